@@ -1,0 +1,87 @@
+"""Files the emulator hands out URLs for: uploads kept as blobs, results made from recipes.
+
+A provider's CDN is played by the emulator itself: every URL it returns points at
+`/files/{id}` on its own port. Uploaded bytes are stored content-addressed on disk (state keeps
+only metadata, so snapshots stay small); generated results (speech, video, images) are kept as
+a recipe and rendered on first download, then cached.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO, Callable
+
+from emulators.media.sniff import MIME_TYPES
+
+
+@dataclass
+class FileRecord:
+    id: str  # includes the extension: "f_abc123.mp3"
+    content_type: str
+    created_at: float
+    owner: str | None = None
+    name: str | None = None  # the uploader's file name, if any
+    size: int | None = None
+    sha256: str | None = None  # stored bytes (uploads)
+    recipe: dict[str, Any] | None = None  # generated content: {"kind": "speech", ...}
+    expires_at: float | None = None
+
+
+Renderer = Callable[[dict[str, Any]], bytes]
+
+
+class BlobStore:
+    """Content-addressed bytes on disk."""
+
+    def __init__(self, root: Path | None = None) -> None:
+        self.root = Path(root) if root else Path(tempfile.mkdtemp(prefix="emulators-blobs-"))
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def path(self, digest: str) -> Path:
+        return self.root / digest[:2] / digest
+
+    def put_bytes(self, data: bytes) -> str:
+        digest = hashlib.sha256(data).hexdigest()
+        path = self.path(digest)
+        if not path.exists():
+            path.parent.mkdir(exist_ok=True)
+            tmp = path.with_suffix(".tmp" + secrets.token_hex(4))
+            tmp.write_bytes(data)
+            os.replace(tmp, path)
+        return digest
+
+    def put_file(self, src: BinaryIO) -> tuple[str, int]:
+        """Copies an open file in chunks (never whole in memory); returns (digest, size)."""
+        hasher = hashlib.sha256()
+        fd, tmp_name = tempfile.mkstemp(dir=self.root, suffix=".part")
+        size = 0
+        with os.fdopen(fd, "wb") as out:
+            src.seek(0)
+            while chunk := src.read(1 << 20):
+                hasher.update(chunk)
+                out.write(chunk)
+                size += len(chunk)
+        digest = hasher.hexdigest()
+        path = self.path(digest)
+        path.parent.mkdir(exist_ok=True)
+        os.replace(tmp_name, path)
+        return digest, size
+
+    def read(self, digest: str) -> bytes:
+        return self.path(digest).read_bytes()
+
+    def discard(self) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def new_file_id(ext: str) -> str:
+    return f"f_{secrets.token_hex(10)}.{ext}"
+
+
+def content_type_for(ext: str) -> str:
+    return MIME_TYPES.get(ext, "application/octet-stream")

@@ -1,0 +1,136 @@
+"""What a handler sees of a request (`Call`), how routes are declared (`Endpoint`), and the
+body parsers every provider shares. Handlers only parse, call the backend, serialize."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Callable
+
+from starlette.datastructures import FormData, Headers
+from starlette.formparsers import MultiPartException, MultiPartParser
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+if TYPE_CHECKING:
+    from emulators.engine.emulator import Emulator
+
+Handler = Callable[["Call"], Awaitable[Response]]
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    method: str
+    path: str  # starlette syntax: /api/v1/tts/{speechId}
+    handler: Handler
+    name: str  # operation name: per-endpoint limits, permissions, journal
+    auth: bool = True
+
+
+class Call:
+    """One request on its way through the gateway."""
+
+    __slots__ = ("request", "emulator", "endpoint", "params", "now", "token", "account", "subject",
+                 "extra_headers", "_body")
+
+    def __init__(self, request: Request, emulator: Emulator, endpoint: Endpoint | None,
+                 params: dict[str, str], now: float) -> None:
+        self.request = request
+        self.emulator = emulator
+        self.endpoint = endpoint
+        self.params = params
+        self.now = now
+        self.token: str | None = None
+        self.account: Any = None
+        self.subject: str = ""  # whom rate limits count against
+        self.extra_headers: dict[str, str] = {}
+        self._body: bytes | None = None
+
+    @property
+    def backend(self) -> Any:
+        return self.emulator.backend
+
+    @property
+    def base_url(self) -> str:
+        """scheme://host[:port] the client used, for the file URLs handed out."""
+        scope = self.request.scope
+        host = self.request.headers.get("host")
+        if not host:
+            server = scope.get("server") or ("127.0.0.1", 80)
+            host = f"{server[0]}:{server[1]}"
+        return f"{scope.get('scheme', 'http')}://{host}"
+
+    def query(self, name: str) -> str | None:
+        return self.request.query_params.get(name)
+
+    async def body(self, limit: int = 2 * 1024 * 1024) -> bytes:
+        """The raw body, refused (ValueError) beyond `limit` bytes without reading more."""
+        if self._body is None:
+            chunks: list[bytes] = []
+            size = 0
+            async for chunk in self.request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise ValueError("body too large")
+                chunks.append(chunk)
+            self._body = b"".join(chunks)
+        return self._body
+
+    async def json(self, limit: int = 2 * 1024 * 1024) -> Any:
+        """The decoded JSON body; ValueError for anything that is not JSON."""
+        raw = await self.body(limit)
+        try:
+            return json.loads(raw)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ValueError("invalid JSON body") from exc
+
+    async def form(self, max_body: int, max_files: int = 4, max_fields: int = 50) -> FormData:
+        """Multipart/urlencoded form. Files spool to disk; a body over `max_body` raises
+        BodyTooLarge after the rest of it has been read and thrown away (never held)."""
+        ctype = self.request.headers.get("content-type", "")
+        length = self.request.headers.get("content-length")
+        if length and length.isdigit() and int(length) > max_body:
+            await drain(self.request.stream())
+            raise BodyTooLarge()
+        if "multipart/form-data" not in ctype:
+            if "application/x-www-form-urlencoded" in ctype:
+                return await self.request.form(max_files=0, max_fields=max_fields)
+            raise ValueError("expected multipart/form-data")
+        counter = _Capped(self.request.stream(), max_body)
+        parser = MultiPartParser(Headers(scope=self.request.scope), counter.stream(),
+                                 max_files=max_files, max_fields=max_fields)
+        try:
+            return await parser.parse()
+        except BodyTooLarge:
+            await drain(counter.source)
+            raise
+        except MultiPartException as exc:
+            raise ValueError(str(exc)) from exc
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+class _Capped:
+    def __init__(self, source: AsyncIterator[bytes], limit: int) -> None:
+        self.source = source
+        self.limit = limit
+
+    async def stream(self) -> AsyncIterator[bytes]:
+        size = 0
+        async for chunk in self.source:
+            size += len(chunk)
+            if size > self.limit:
+                raise BodyTooLarge()
+            yield chunk
+
+
+async def drain(stream: AsyncIterator[bytes]) -> None:
+    try:
+        async for _ in stream:
+            pass
+    except Exception:  # the client went away: nothing left to drain
+        pass
+
+
+JSON = JSONResponse  # compact separators, non-ASCII kept: what the providers send

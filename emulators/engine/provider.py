@@ -1,0 +1,116 @@
+"""What a provider package declares, and the base of its backend.
+
+A provider package holds only what differs between providers: its endpoints (`urls.py`), its
+state and rules (`models.py`), its error table (`exceptions.py`) and how it reads its fixtures.
+Everything else (clock, jobs, ledger, limits, faults, journal, control API) is the engine's.
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from starlette.datastructures import Headers
+from starlette.responses import Response
+
+from emulators.engine.errors import ProviderError
+from emulators.engine.http import JSON, Call, Endpoint
+from emulators.engine.jobs import Job, JobKind
+
+if TYPE_CHECKING:
+    from emulators.engine.emulator import Emulator
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+CONTRACTS_DIR = REPO_ROOT / "contracts"
+FIXTURES_DIR = REPO_ROOT / "fixtures"
+
+
+class Backend(ABC):
+    """A provider's state and business rules. Knows nothing of HTTP.
+
+    Subclasses declare `State` (a dataclass, the provider's part of the snapshot) and
+    implement `seed`. Every state change happens in a method called under the emulator lock.
+    """
+
+    State: ClassVar[type]
+
+    def __init__(self, emulator: Emulator, state: Any) -> None:
+        self.emulator = emulator
+        self.state = state
+
+    @classmethod
+    @abstractmethod
+    def seed(cls, emulator: Emulator, fixtures: Path) -> Backend:
+        ...
+
+    # -- control API -------------------------------------------------------------------
+    @abstractmethod
+    def account_view(self, token: str) -> dict[str, Any] | None:
+        """One account as the control API shows it (fields named as the provider names them)."""
+        ...
+
+    @abstractmethod
+    def put_account(self, token: str, fields: dict[str, Any]) -> dict[str, Any]:
+        """Creates or partially updates an account; ValueError for a bad field."""
+        ...
+
+    # -- jobs ------------------------------------------------------------------------------
+    def on_job_finished(self, job: Job, now: float) -> None:
+        """Side effects of a job reaching a terminal state (refunds, callbacks). Runs once."""
+
+    def tick(self, now: float) -> None:
+        """Called before every request and by the background ticker (lazy time-based rules)."""
+
+
+class Provider(ABC):
+    """Declarations and HTTP hooks of one provider; one instance serves every emulator of it."""
+
+    id: ClassVar[str]
+    title: ClassVar[str]
+    default_port: ClassVar[int]
+    api_prefix: ClassVar[str] = ""  # what clients append to the emulator's URL for their base URL
+    client_env: ClassVar[str] = ""  # the environment variable a client would set to the base URL
+    endpoints: ClassVar[list[Endpoint]]
+    job_kinds: ClassVar[dict[str, JobKind]] = {}
+    backend_cls: ClassVar[type[Backend]]
+
+    @property
+    def contract_path(self) -> Path:
+        return CONTRACTS_DIR / f"{self.id}.yaml"
+
+    # -- request pipeline hooks (in the order the gateway calls them) ------------------------
+    def token_of(self, headers: Headers) -> str | None:
+        """The caller's token from the headers alone (faults and journal use it)."""
+        auth = headers.get("authorization")
+        if auth and auth[:7].lower() == "bearer ":
+            return auth[7:].strip() or None
+        return None
+
+    @abstractmethod
+    async def authenticate(self, call: Call) -> None:
+        """Sets call.account (and call.token) or raises the provider's 401."""
+
+    def admit(self, call: Call) -> None:
+        """Rate limits and other gates before the handler; raises the provider's error."""
+
+    def finish(self, call: Call, response: Response) -> None:
+        """Headers every response carries (rate limit headers, request ids)."""
+
+    def release(self, call: Call) -> None:
+        """After the response: frees what `admit` took (concurrency slots)."""
+
+    # -- errors -----------------------------------------------------------------------------
+    def error_response(self, err: ProviderError) -> Response:
+        return JSON(err.body, status_code=err.status, headers=err.headers)
+
+    @abstractmethod
+    def not_found(self, call: Call) -> ProviderError:
+        ...
+
+    @abstractmethod
+    def method_not_allowed(self, call: Call) -> ProviderError:
+        ...
+
+    @abstractmethod
+    def internal_error(self, call: Call) -> ProviderError:
+        ...

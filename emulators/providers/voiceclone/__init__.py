@@ -1,0 +1,1 @@
+"""The Voice Clone & TTS API emulator (../shared/providers/voiceclone.md)."""

@@ -1,0 +1,75 @@
+"""Voice Clone & TTS: authentication, rate limiting and headers around the handlers."""
+from __future__ import annotations
+
+import math
+
+from starlette.responses import Response
+
+from emulators.engine.errors import ProviderError
+from emulators.engine.http import Call
+from emulators.engine.provider import Provider
+from emulators.engine.ratelimit import Decision, WindowRule
+from emulators.providers.voiceclone.exceptions import INVALID_API_KEY, error
+from emulators.providers.voiceclone.models import SPEECH_JOB, VOICE_JOB, VoiceCloneBackend
+from emulators.providers.voiceclone.urls import endpoints
+
+# Limits for callers that are not (yet) an account: 401s and unknown paths.
+ANONYMOUS_RULE = WindowRule("*", 100, 60.0)
+
+
+class VoiceCloneProvider(Provider):
+    id = "voiceclone"
+    title = "Voice Clone & TTS API"
+    default_port = 8805
+    api_prefix = "/api/v1"
+    client_env = "VOICECLONE_BASE_URL"
+    endpoints = endpoints
+    job_kinds = {"voice": VOICE_JOB, "speech": SPEECH_JOB}
+    backend_cls = VoiceCloneBackend
+
+    async def authenticate(self, call: Call) -> None:
+        token = self.token_of(call.request.headers)
+        if token is None:
+            raise error("UNAUTHORIZED")
+        account = call.emulator.backend.account(token, call.now)
+        if account is None:
+            raise error("UNAUTHORIZED", INVALID_API_KEY)
+        call.token, call.account, call.subject = token, account, token
+
+    def admit(self, call: Call) -> None:
+        account = call.account
+        if account is None:  # the CDN route: files are not API calls
+            return
+        rule = WindowRule("*", account.rateLimit, account.rateWindowSeconds)
+        decision = call.emulator.limiter.hit(call.subject, rule, call.now)
+        call.extra_headers = _rate_headers(decision)
+        if not decision.allowed:
+            wait = max(1, math.ceil(decision.retry_after))
+            call.extra_headers["Retry-After"] = str(wait)
+            raise error("RATE_LIMITED", f"Rate limit exceeded. Try again in {wait} seconds.", retryAfter=wait)
+
+    def finish(self, call: Call, response: Response) -> None:
+        headers = call.extra_headers
+        if not headers:
+            client = call.request.client
+            subject = f"ip:{client.host if client else '-'}"
+            headers = _rate_headers(call.emulator.limiter.peek(subject, ANONYMOUS_RULE, call.now))
+        response.headers.update(headers)
+
+    def not_found(self, call: Call) -> ProviderError:
+        return error("NOT_FOUND", "Not found")
+
+    def method_not_allowed(self, call: Call) -> ProviderError:
+        return error("METHOD_NOT_ALLOWED")
+
+    def internal_error(self, call: Call) -> ProviderError:
+        return error("INTERNAL_ERROR")
+
+
+def _rate_headers(decision: Decision) -> dict[str, str]:
+    return {"X-RateLimit-Limit": str(decision.limit),
+            "X-RateLimit-Remaining": str(decision.remaining),
+            "X-RateLimit-Reset": str(math.ceil(decision.reset_at))}
+
+
+PROVIDER = VoiceCloneProvider()

@@ -1,0 +1,174 @@
+"""pytest plugin (registered through the `pytest11` entry point): running emulators as fixtures.
+
+    def test_tts(emulator_factory):
+        em = emulator_factory("voiceclone")              # in-process (ASGI), no socket
+        r = em.client().get("/api/v1/credits", headers={"Authorization": "Bearer test-token"})
+        em.control.advance(60)
+
+    @pytest.mark.emulator("voiceclone", server=True)     # a real socket on a free port
+    def test_with_any_client(emulator):
+        requests.get(emulator.api_url + "/credits", ...)
+
+`emulator` reads its provider from the `emulator` marker or an indirect parameter.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import httpx
+import pytest
+
+
+class Control:
+    """The `/_emulator/` control API, spoken over HTTP exactly as any user would."""
+
+    def __init__(self, client: httpx.Client) -> None:
+        self._client = client
+
+    def _call(self, method: str, path: str, body: Any = None) -> Any:
+        response = self._client.request(method, f"/_emulator/{path}", json=body)
+        if response.status_code >= 400:
+            raise RuntimeError(f"control {method} {path}: {response.status_code} {response.text}")
+        return response.json()
+
+    def health(self) -> dict[str, Any]:
+        return self._call("GET", "health")
+
+    def reset(self) -> None:
+        self._call("POST", "reset")
+
+    def clock(self) -> dict[str, Any]:
+        return self._call("GET", "clock")
+
+    def advance(self, seconds: float) -> dict[str, Any]:
+        return self._call("POST", "clock", {"advance_seconds": seconds})
+
+    def account(self, token: str) -> dict[str, Any]:
+        return self._call("GET", f"accounts/{token}")
+
+    def set_account(self, token: str, **fields: Any) -> dict[str, Any]:
+        return self._call("PUT", f"accounts/{token}", fields)
+
+    def add_fault(self, **rule: Any) -> str:
+        return str(self._call("POST", "faults", rule)["id"])
+
+    def faults(self) -> list[dict[str, Any]]:
+        return list(self._call("GET", "faults")["faults"])
+
+    def clear_faults(self) -> None:
+        self._call("DELETE", "faults")
+
+    def journal(self) -> list[dict[str, Any]]:
+        return list(self._call("GET", "journal")["entries"])
+
+    def clear_journal(self) -> None:
+        self._call("DELETE", "journal")
+
+    def force_job(self, job_id: str, state: Any) -> dict[str, Any]:
+        return self._call("POST", f"jobs/{job_id}", {"state": state})
+
+    def state(self) -> dict[str, Any]:
+        return self._call("GET", "state")
+
+    def restore(self, state: dict[str, Any]) -> dict[str, Any]:
+        return self._call("PUT", "state", state)
+
+
+class RunningEmulator:
+    def __init__(self, emulator: Any, base_url: str, client_factory: Callable[[], httpx.Client]) -> None:
+        self.emulator = emulator  # the engine object, for white-box tests
+        self.provider = emulator.provider.id
+        self.base_url = base_url
+        self.api_url = base_url + emulator.provider.api_prefix
+        self._client_factory = client_factory
+        self._clients: list[httpx.Client] = []
+        self.control = Control(self.client())
+
+    @property
+    def app(self) -> Any:
+        return self.emulator
+
+    def client(self, **kwargs: Any) -> httpx.Client:
+        """A synchronous httpx client bound to the emulator (socket or in-process)."""
+        client = self._client_factory(**kwargs)
+        self._clients.append(client)
+        return client
+
+    def async_client(self, **kwargs: Any) -> httpx.AsyncClient:
+        """An httpx.AsyncClient calling the ASGI app directly (no socket)."""
+        return httpx.AsyncClient(transport=httpx.ASGITransport(app=self.emulator),
+                                 base_url=self.base_url, **kwargs)
+
+    def close(self) -> None:
+        for client in self._clients:
+            client.close()
+
+
+def start_emulator(provider_id: str, *, server: bool = False, fixtures_dir: Path | None = None,
+                   contract_check: bool = True) -> tuple[RunningEmulator, Callable[[], None]]:
+    """Starts one emulator; returns it and a function that stops it."""
+    from emulators import providers
+    from emulators.engine.emulator import Emulator
+    from emulators.server import ThreadedServer
+
+    emulator = Emulator(providers.get(provider_id), fixtures_dir=fixtures_dir,
+                        contract_check=contract_check)
+    if server:
+        threaded = ThreadedServer(emulator).start()
+        url = threaded.url
+        running = RunningEmulator(emulator, url, lambda **kw: httpx.Client(base_url=url, **kw))
+
+        def stop() -> None:
+            running.close()
+            threaded.stop()
+            emulator.blobs.discard()
+    else:
+        from starlette.testclient import TestClient
+
+        url = "http://testserver"
+        portals: list[TestClient] = []
+
+        def factory(**kw: Any) -> httpx.Client:
+            client = TestClient(emulator, base_url=url, raise_server_exceptions=False, **kw)
+            portals.append(client)
+            return client
+
+        running = RunningEmulator(emulator, url, factory)
+
+        def stop() -> None:
+            running.close()
+            emulator.blobs.discard()
+    return running, stop
+
+
+@pytest.fixture
+def emulator_factory() -> Iterator[Callable[..., RunningEmulator]]:
+    """`emulator_factory(provider_id, server=False, fixtures_dir=None)` -> RunningEmulator."""
+    stops: list[Callable[[], None]] = []
+
+    def make(provider_id: str, **kwargs: Any) -> RunningEmulator:
+        running, stop = start_emulator(provider_id, **kwargs)
+        stops.append(stop)
+        return running
+
+    yield make
+    for stop in reversed(stops):
+        stop()
+
+
+@pytest.fixture
+def emulator(request: pytest.FixtureRequest, emulator_factory: Callable[..., RunningEmulator]) -> RunningEmulator:
+    """One emulator; provider from `@pytest.mark.emulator("id", server=...)` or an indirect param."""
+    marker = request.node.get_closest_marker("emulator")
+    if hasattr(request, "param"):
+        provider_id, kwargs = request.param, {}
+    elif marker is not None and marker.args:
+        provider_id, kwargs = marker.args[0], dict(marker.kwargs)
+    else:
+        raise pytest.UsageError('the emulator fixture needs @pytest.mark.emulator("<provider>")')
+    return emulator_factory(provider_id, **kwargs)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "emulator(provider, server=False): which emulator the `emulator` fixture runs")
