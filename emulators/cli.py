@@ -28,19 +28,20 @@ def _serve(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     from emulators.engine.emulator import Emulator
     from emulators.server import StateFile, serve_all
 
-    known = providers.available()
-    ids = args.providers or list(known)
+    known = providers.ids()
+    ids = args.providers or known
     unknown = [i for i in ids if i not in known]
     if unknown:
         parser.error(f"unknown provider(s): {', '.join(unknown)}; known: {', '.join(known)}")
+    chosen = {i: providers.get(i) for i in ids}
     if args.port is not None and len(ids) != 1:
         parser.error("--port goes with exactly one provider")
     state_file = StateFile(args.state_file) if args.state_file else None
-    emulators = [Emulator(known[i], fixtures_dir=args.fixtures, contract_check=args.check_contract,
+    emulators = [Emulator(chosen[i], fixtures_dir=args.fixtures, contract_check=args.check_contract,
                           blob_dir=state_file.blob_dir if state_file else None) for i in ids]
     if state_file:
         state_file.load(emulators)
-    ports = [args.port] if args.port is not None else [known[i].default_port for i in ids]
+    ports = [args.port] if args.port is not None else [chosen[i].default_port for i in ids]
     for em, port in zip(emulators, ports):
         p = em.provider
         base = f"http://{args.host}:{port}{p.api_prefix}"

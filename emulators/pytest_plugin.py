@@ -13,6 +13,7 @@
 """
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -124,7 +125,9 @@ def start_emulator(provider_id: str, *, server: bool = False, fixtures_dir: Path
             threaded.stop()
             emulator.blobs.discard()
     else:
-        from starlette.testclient import TestClient
+        with warnings.catch_warnings():  # starlette now prefers httpx2; httpx is what we ship
+            warnings.simplefilter("ignore")
+            from starlette.testclient import TestClient
 
         url = "http://testserver"
         portals: list[TestClient] = []

@@ -232,7 +232,7 @@ class Emulator:
 
     async def _gateway(self, scope: Scope, receive: Receive, send: Send) -> None:
         provider = self.provider
-        endpoint, params, path_known = self.router.match(scope["method"], scope["path"])
+        endpoint, params, methods = self.router.match(scope["method"], scope["path"])
         now = self.clock.now()
         call = Call(Request(scope, receive), self, endpoint, params, now)
         admitted = False
@@ -240,7 +240,11 @@ class Emulator:
             with self.lock:
                 self.settle(now)
             if endpoint is None:
-                raise provider.method_not_allowed(call) if path_known else provider.not_found(call)
+                if not methods:
+                    raise provider.not_found(call)
+                err = provider.method_not_allowed(call)
+                err.headers["Allow"] = ", ".join(methods)  # RFC 9110 asks for it on a 405
+                raise err
             if endpoint.auth:
                 await provider.authenticate(call)
                 scope["emulator.token"] = call.token

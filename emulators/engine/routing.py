@@ -23,14 +23,14 @@ class Router:
             regex, _, convertors = compile_path(path)
             self.templated.append((regex, convertors, methods))
 
-    def match(self, method: str, path: str) -> tuple[Endpoint | None, dict[str, Any], bool]:
-        """(endpoint, path params, whether the path exists under another method)."""
+    def match(self, method: str, path: str) -> tuple[Endpoint | None, dict[str, Any], tuple[str, ...]]:
+        """(endpoint, path params, the methods the path has: empty when the path is unknown)."""
         methods = self.fixed.get(path)
         if methods is not None:
-            return methods.get(method), {}, True
+            return methods.get(method), {}, tuple(methods)
         for regex, convertors, methods in self.templated:
             m = regex.match(path)
             if m:
                 params = {k: convertors[k].convert(v) for k, v in m.groupdict().items()}
-                return methods.get(method), params, True
-        return None, {}, False
+                return methods.get(method), params, tuple(methods)
+        return None, {}, ()
