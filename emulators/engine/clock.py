@@ -33,8 +33,7 @@ class Clock:
 
 def iso(ts: float) -> str:
     """`2024-01-01T00:00:00.000Z`: the millisecond UTC form the providers' docs show."""
-    dt = datetime.fromtimestamp(ts, tz=timezone.utc)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+    return datetime.fromtimestamp(ts, tz=timezone.utc).isoformat(timespec="milliseconds")[:-6] + "Z"
 
 
 def parse_iso(text: str) -> float:

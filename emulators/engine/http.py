@@ -133,4 +133,9 @@ async def drain(stream: AsyncIterator[bytes]) -> None:
         pass
 
 
+def add_headers(response: Response, headers: dict[str, str]) -> None:
+    """Appends headers the response does not have yet (cheaper than MutableHeaders per key)."""
+    response.raw_headers.extend((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items())
+
+
 JSON = JSONResponse  # compact separators, non-ASCII kept: what the providers send

@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from emulators.engine.clock import iso
 from emulators.engine.journal import redact
 
 if TYPE_CHECKING:
@@ -44,7 +43,7 @@ class JournalLayer:
                 "query": scope.get("query_string", b"").decode("latin-1"),
                 "status": status,  # 0: no response (dropped connection)
                 "token": redact(token),
-                "time": iso(started),
+                "time": started,  # formatted when read: the hot path only stores a float
                 "violations": scope.get("emulator.violations", []),
             })
 

@@ -107,10 +107,12 @@ class VoiceCloneState:
     speeches: dict[str, Speech] = field(default_factory=dict)
 
 
+_BASE36 = bytes((string.ascii_lowercase + string.digits).encode()[b % 36] for b in range(256))
+
+
 def new_id() -> str:
     """A cuid-like id, as the provider's ids look ("cl" + 23 base-36 characters)."""
-    alphabet = string.ascii_lowercase + string.digits
-    return "cl" + "".join(secrets.choice(alphabet) for _ in range(23))
+    return "cl" + secrets.token_bytes(23).translate(_BASE36).decode()
 
 
 def utf8_bytes(text: str) -> int:

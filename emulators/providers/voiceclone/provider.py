@@ -6,7 +6,7 @@ import math
 from starlette.responses import Response
 
 from emulators.engine.errors import ProviderError
-from emulators.engine.http import Call
+from emulators.engine.http import Call, add_headers
 from emulators.engine.provider import Provider
 from emulators.engine.ratelimit import Decision, WindowRule
 from emulators.providers.voiceclone.exceptions import INVALID_API_KEY, error
@@ -54,7 +54,7 @@ class VoiceCloneProvider(Provider):
             client = call.request.client
             subject = f"ip:{client.host if client else '-'}"
             headers = _rate_headers(call.emulator.limiter.peek(subject, ANONYMOUS_RULE, call.now))
-        response.headers.update(headers)
+        add_headers(response, headers)
 
     def not_found(self, call: Call) -> ProviderError:
         return error("NOT_FOUND", "Not found")
