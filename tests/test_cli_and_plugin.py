@@ -119,3 +119,24 @@ def test_async_client_in_process(emulator_factory) -> None:
             return (await client.get("/api/v1/credits", headers=AUTH)).status_code
 
     assert asyncio.run(go()) == 200
+
+
+def test_fixtures_folder_replaces_the_seed(emulator_factory, tmp_path: Path) -> None:
+    import shutil
+
+    import yaml
+
+    from emulators.engine.provider import FIXTURES_DIR
+
+    shutil.copytree(FIXTURES_DIR / "voiceclone", tmp_path / "voiceclone")
+    accounts = tmp_path / "voiceclone" / "accounts.yaml"
+    data = yaml.safe_load(accounts.read_text())
+    data["accounts"] = {"my-token": {"userId": "me", "regular": 7, "permanent": 0, "monthlyCredits": 7,
+                                     "rateLimit": 5, "rateWindowSeconds": 60}}
+    accounts.write_text(yaml.safe_dump(data))
+    em = emulator_factory("voiceclone", fixtures_dir=tmp_path)
+    client = em.client()
+    assert client.get("/api/v1/credits", headers={"Authorization": "Bearer my-token"}).json()["credits"] == 7
+    assert client.get("/api/v1/credits", headers=AUTH).status_code == 401
+    em.control.reset()  # a reset goes back to these fixtures, not the shipped ones
+    assert client.get("/api/v1/credits", headers={"Authorization": "Bearer my-token"}).status_code == 200
