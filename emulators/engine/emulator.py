@@ -294,7 +294,10 @@ async def _serve_file(call: Call) -> Response:
     if record is None or (record.expires_at is not None and call.now >= record.expires_at):
         raise emulator.provider.not_found(call)
     if record.sha256 is not None:
-        return FileResponse(emulator.blobs.path(record.sha256), media_type=record.content_type)
+        path = emulator.blobs.path(record.sha256)
+        if not path.is_file():  # a restored state whose bytes are not on this machine
+            raise emulator.provider.not_found(call)
+        return FileResponse(path, media_type=record.content_type)
     data = await asyncio.get_running_loop().run_in_executor(None, emulator.file_bytes, record)
     return Response(data, media_type=record.content_type)
 

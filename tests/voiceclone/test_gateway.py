@@ -237,3 +237,19 @@ def test_dropped_connection_on_a_real_socket(emulator_factory) -> None:
         r = client.get("/api/v1/credits", headers={"Authorization": "Bearer test-token"})
         assert r.status_code == 200
     assert any(e["status"] == 0 for e in em.control.journal())
+
+
+def test_file_whose_bytes_are_gone_is_not_found(vc) -> None:
+    from emulators.media.audio import make_test_audio
+
+    api = Api(vc)
+    voice = api.clone(make_test_audio(1.0, "wav")).json()["voice"]
+    assert api.http.get(voice["audioUrl"]).status_code == 200
+    state = vc.control.state()
+    for record in state["engine"]["files"].values():
+        if record["sha256"]:
+            record["sha256"] = "0" * 64  # bytes this machine never stored
+    vc.control.restore(state)
+    r = api.http.get(voice["audioUrl"])
+    assert r.status_code == 404 and r.json()["code"] == "NOT_FOUND"
+    assert api.http.get("/files/nothing.mp3").status_code == 404
