@@ -63,6 +63,10 @@ class Control:
     def journal(self) -> list[dict[str, Any]]:
         return list(self._call("GET", "journal")["entries"])
 
+    def violations(self) -> list[dict[str, Any]]:
+        """Journal entries whose response did not match the contract."""
+        return [e for e in self.journal() if e["violations"]]
+
     def clear_journal(self) -> None:
         self._call("DELETE", "journal")
 
