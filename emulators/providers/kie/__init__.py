@@ -1,0 +1,1 @@
+"""The kie.ai emulator (../shared/providers/kie.md and kie-extra.md)."""

@@ -1,0 +1,77 @@
+"""kie.ai: the switches (maintenance, disabled features, HTTP status behaviour), authentication
+and the createTask rate limit around the handlers."""
+from __future__ import annotations
+
+import math
+
+from starlette.responses import Response
+
+from emulators.engine.errors import ProviderError
+from emulators.engine.http import Call
+from emulators.engine.provider import Provider
+from emulators.engine.ratelimit import WindowRule
+from emulators.providers.kie.exceptions import error
+from emulators.providers.kie.models import TASK_JOB, KieBackend
+from emulators.providers.kie.urls import endpoints
+
+FILES = "files.get"
+
+
+def _is_upload(call: Call) -> bool:
+    return call.endpoint is not None and call.endpoint.name.startswith("file-")
+
+
+class KieProvider(Provider):
+    id = "kie"
+    title = "kie.ai"
+    default_port = 8802
+    api_prefix = ""
+    client_env = "KIE_BASE_URL"
+    endpoints = endpoints
+    job_kinds = {"task": TASK_JOB}
+    backend_cls = KieBackend
+
+    async def authenticate(self, call: Call) -> None:
+        backend: KieBackend = call.emulator.backend
+        upload = _is_upload(call)
+        name = call.endpoint.name if call.endpoint else ""
+        if backend.switch("maintenance"):
+            raise error(455, upload=upload)
+        disabled = backend.switch("disabledFeatures")
+        if "*" in disabled or name in disabled:
+            raise error(505, upload=upload)
+        token = self.token_of(call.request.headers)
+        account = backend.account(token) if token else None
+        if account is None:
+            raise error(401, upload=upload)
+        call.token, call.account, call.subject = token, account, token
+
+    def admit(self, call: Call) -> None:
+        account = call.account
+        if account is None or call.endpoint is None or call.endpoint.name != "createTask":
+            return
+        rule = WindowRule("createTask", account.rateLimit, account.rateWindowSeconds)
+        decision = call.emulator.limiter.hit(call.subject, rule, call.now)
+        if not decision.allowed:
+            wait = max(1, math.ceil(decision.retry_after))
+            raise error(429, f"Rate limited: at most {account.rateLimit} new tasks per "
+                             f"{account.rateWindowSeconds:g} seconds; retry in {wait} s",
+                        headers={"Retry-After": str(wait)})
+
+    def finish(self, call: Call, response: Response) -> None:
+        """The live behaviour (switch httpStatus=live): errors travel as HTTP 200, code in the body."""
+        if (response.status_code >= 400 and call.endpoint is not None and call.endpoint.name != FILES
+                and call.emulator.backend.switch("httpStatus") == "live"):
+            response.status_code = 200
+
+    def not_found(self, call: Call) -> ProviderError:
+        return error(404)
+
+    def method_not_allowed(self, call: Call) -> ProviderError:
+        return error(405)
+
+    def internal_error(self, call: Call) -> ProviderError:
+        return error(500, upload=_is_upload(call))
+
+
+PROVIDER = KieProvider()

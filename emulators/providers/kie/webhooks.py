@@ -1,0 +1,87 @@
+"""Task callbacks: POST the finished task to its callBackUrl, signed, retried with backoff.
+
+Deliveries run on one event loop in a daemon thread (shared by every kie emulator of the
+process), whatever thread finished the task: the gateway, the background ticker, the control
+API, or a test client whose own event loop lives only for one request. Each attempt is noted on
+the task (`callbacks` in GET /_emulator/state). Only loopback hosts are called unless the
+`allowedHosts` setting (or the fixture's `allowed_hosts`) lets others through.
+"""
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import json
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from emulators.engine.clock import iso
+
+if TYPE_CHECKING:
+    from emulators.providers.kie.models import KieBackend, Task
+
+_loop: asyncio.AbstractEventLoop | None = None
+_loop_lock = threading.Lock()
+
+
+def sign(key: str, task_id: str, timestamp: str) -> str:
+    """base64(HMAC-SHA256(taskId + "." + timestamp, key)), as kie's webhook verification says."""
+    digest = hmac.new(key.encode(), f"{task_id}.{timestamp}".encode(), hashlib.sha256).digest()
+    return base64.b64encode(digest).decode()
+
+
+def _delivery_loop() -> asyncio.AbstractEventLoop:
+    global _loop
+    with _loop_lock:
+        if _loop is None or _loop.is_closed():
+            loop = asyncio.new_event_loop()
+            threading.Thread(target=loop.run_forever, name="kie-callbacks", daemon=True).start()
+            _loop = loop
+        return _loop
+
+
+def schedule_callback(backend: KieBackend, task: Task, now: float) -> None:
+    """Called under the emulator lock when a task with a callBackUrl finishes."""
+    url = task.callBackUrl
+    assert url is not None
+    if not backend.host_allowed(url):
+        task.callbacks.append({"time": iso(now), "attempt": 0, "status": None,
+                               "error": "host not allowed (loopback only unless allowedHosts says so)"})
+        return
+    account = backend.state.accounts.get(task.owner)
+    key = account.webhookHmacKey if account else ""
+    data = backend.task_json(task, now, task.baseUrl)
+    failed = data["state"] == "fail"
+    payload = {"code": 501 if failed else 200,
+               "msg": data["failMsg"] if failed else "Playground task completed successfully.",
+               "data": data}
+    body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+    timeout = float(backend.state.settings["limits"]["callback_timeout_seconds"])
+    coro = _deliver(backend, task.id, url, body, key, backend.retry_delays(), timeout)
+    asyncio.run_coroutine_threadsafe(coro, _delivery_loop())
+
+
+async def _deliver(backend: KieBackend, task_id: str, url: str, body: bytes, key: str,
+                   delays: list[float], timeout: float) -> None:
+    async with httpx.AsyncClient(timeout=timeout, follow_redirects=False, trust_env=False) as client:
+        for attempt in range(1, len(delays) + 2):
+            timestamp = str(int(time.time()))
+            headers = {"Content-Type": "application/json", "User-Agent": "kie-emulator-webhook/1.0",
+                       "X-Webhook-Timestamp": timestamp, "X-Webhook-Signature": sign(key, task_id, timestamp)}
+            note: dict[str, Any] = {"time": iso(backend.emulator.clock.now()), "attempt": attempt}
+            try:
+                response = await client.post(url, content=body, headers=headers)
+                note["status"] = response.status_code
+                ok = 200 <= response.status_code < 300
+            except Exception as exc:  # connection refused, timeout, anything: retry
+                note["status"] = None
+                note["error"] = type(exc).__name__
+                ok = False
+            backend.note_callback(task_id, note)
+            if ok or attempt > len(delays):
+                return
+            await asyncio.sleep(delays[attempt - 1])

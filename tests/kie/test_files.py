@@ -1,0 +1,208 @@
+"""download-url (20-minute links, emulator URLs only) and the three upload endpoints."""
+from __future__ import annotations
+
+import base64
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Iterator
+
+import pytest
+
+from emulators.media.image import make_image
+from emulators.media.sniff import sniff
+from tests.kie.conftest import IMAGE_TIMINGS, Api
+
+pytestmark = pytest.mark.usefixtures("no_violations")
+
+PNG = make_image(64, 48, fmt="png", seed="upload")
+DAY = 86400
+
+
+def _finished_image(api: Api) -> str:
+    task_id = api.create_ok("nano-banana-2", prompt="a lighthouse")
+    api.em.control.advance(sum(IMAGE_TIMINGS))
+    (url,) = api.result_urls(task_id)
+    return url
+
+
+def test_download_url_for_a_result_expires_after_20_minutes(api: Api) -> None:
+    url = _finished_image(api)
+    r = api.post("/api/v1/common/download-url", json={"url": url})
+    assert r.status_code == 200 and r.json()["code"] == 200 and r.json()["msg"] == "success"
+    link = r.json()["data"]
+    assert link != url
+    got = api.download(link)
+    assert got.status_code == 200 and got.content == api.download(url).content
+    api.em.control.advance(19 * 60)
+    assert api.download(link).status_code == 200
+    api.em.control.advance(61)
+    assert api.download(link).status_code == 404
+    # an expired link is refused by download-url too; the result itself still works
+    r = api.post("/api/v1/common/download-url", json={"url": link})
+    assert r.status_code == 422
+    assert api.post("/api/v1/common/download-url", json={"url": url}).status_code == 200
+
+
+def test_results_expire_after_24_hours(api: Api) -> None:
+    url = _finished_image(api)
+    api.em.control.advance(DAY + 1)
+    assert api.download(url).status_code == 404
+    r = api.post("/api/v1/common/download-url", json={"url": url})
+    assert r.status_code == 422 and "expired" in r.json()["msg"]
+
+
+@pytest.mark.parametrize("body", [
+    {"url": "https://tempfile.1f6cxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxbd98"},
+    {"url": "https://example.com/files/f_0000.png"},
+    {"url": ""}, {}, {"url": 7},
+])
+def test_download_url_refuses_other_urls(api: Api, body: dict) -> None:
+    r = api.post("/api/v1/common/download-url", json=body)
+    assert r.status_code == 422 and r.json()["code"] == 422 and r.json()["msg"]
+
+
+def test_download_url_refuses_another_accounts_file(api: Api) -> None:
+    url = _finished_image(api)
+    r = Api(api.em, "low-token").post("/api/v1/common/download-url", json={"url": url})
+    assert r.status_code == 422
+
+
+def test_stream_upload(api: Api) -> None:
+    r = api.post("/api/file-stream-upload", files={"file": ("pic.png", PNG, "image/png")},
+                 data={"uploadPath": "images/user", "fileName": "cover.png"})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["success"] is True and body["code"] == 200 and body["msg"] == "File uploaded successfully"
+    data = body["data"]
+    assert data["fileName"] == "cover.png" and data["filePath"] == "images/user/cover.png"
+    assert data["fileSize"] == len(PNG) and data["mimeType"] == "image/png"
+    got = api.download(data["downloadUrl"])
+    assert got.content == PNG and got.headers["content-type"] == "image/png"
+
+
+def test_missing_file_name_gets_a_random_one(api: Api) -> None:
+    names = set()
+    for _ in range(2):
+        r = api.post("/api/file-stream-upload", files={"file": ("x.png", PNG, "image/png")},
+                     data={"uploadPath": "images"})
+        names.add(r.json()["data"]["fileName"])
+    assert len(names) == 2 and all(n.endswith(".png") for n in names)
+
+
+def test_same_file_name_overwrites(api: Api) -> None:
+    first = api.post("/api/file-base64-upload", json={
+        "base64Data": base64.b64encode(b"first version").decode(), "uploadPath": "docs", "fileName": "a.txt"})
+    second = api.post("/api/file-base64-upload", json={
+        "base64Data": base64.b64encode(b"second").decode(), "uploadPath": "docs", "fileName": "a.txt"})
+    url = first.json()["data"]["downloadUrl"]
+    assert second.json()["data"]["downloadUrl"] == url
+    assert second.json()["data"]["fileSize"] == 6
+    assert api.download(url).content == b"second"
+    other = api.post("/api/file-base64-upload", json={
+        "base64Data": base64.b64encode(b"other").decode(), "uploadPath": "docs2", "fileName": "a.txt"})
+    assert other.json()["data"]["downloadUrl"] != url
+
+
+def test_base64_data_url_and_three_day_retention(api: Api) -> None:
+    data_url = "data:image/png;base64," + base64.b64encode(PNG).decode()
+    r = api.post("/api/file-base64-upload", json={"base64Data": data_url, "uploadPath": "b64"})
+    assert r.status_code == 200, r.text
+    data = r.json()["data"]
+    assert data["mimeType"] == "image/png" and data["fileSize"] == len(PNG)
+    url = data["downloadUrl"]
+    assert api.post("/api/v1/common/download-url", json={"url": url}).status_code == 200
+    api.em.control.advance(3 * DAY - 60)
+    assert api.download(url).content == PNG
+    api.em.control.advance(61)
+    assert api.download(url).status_code == 404
+    assert api.post("/api/v1/common/download-url", json={"url": url}).status_code == 422
+
+
+def test_url_upload_of_an_emulator_file(api: Api) -> None:
+    result = _finished_image(api)
+    r = api.post("/api/file-url-upload", json={"fileUrl": result, "uploadPath": "copies", "fileName": "r.png"})
+    assert r.status_code == 200, r.text
+    data = r.json()["data"]
+    assert data["mimeType"] == "image/png" and data["filePath"] == "copies/r.png"
+    assert api.download(data["downloadUrl"]).content == api.download(result).content
+
+
+@pytest.fixture
+def origin() -> Iterator[str]:
+    """A tiny file server on a loopback port (an 'allowed host')."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            if self.path == "/pic.png":
+                self.send_response(200)
+                self.send_header("Content-Type", "image/png")
+                self.send_header("Content-Length", str(len(PNG)))
+                self.end_headers()
+                self.wfile.write(PNG)
+            else:
+                self.send_response(404)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_url_upload_fetches_from_loopback(api: Api, origin: str) -> None:
+    r = api.post("/api/file-url-upload", json={"fileUrl": origin + "/pic.png", "uploadPath": "web"})
+    assert r.status_code == 200, r.text
+    data = r.json()["data"]
+    assert data["fileSize"] == len(PNG) and data["mimeType"] == "image/png"
+    assert sniff(api.download(data["downloadUrl"]).content[:64]) == "png"
+    r = api.post("/api/file-url-upload", json={"fileUrl": origin + "/missing.png", "uploadPath": "web"})
+    assert r.status_code == 400 and "404" in r.json()["msg"]
+
+
+def test_url_upload_refuses_hosts_not_allowed(api: Api) -> None:
+    r = api.post("/api/file-url-upload", json={"fileUrl": "https://example.com/pic.png", "uploadPath": "web"})
+    assert r.status_code == 400 and r.json()["success"] is False and "allowedHosts" in r.json()["msg"]
+
+
+@pytest.mark.parametrize("path,kwargs,needle", [
+    ("/api/file-base64-upload", {"json": {"uploadPath": "x"}}, "base64Data"),
+    ("/api/file-base64-upload", {"json": {"base64Data": "aGk="}}, "uploadPath"),
+    ("/api/file-base64-upload", {"json": {"base64Data": "!!!not base64", "uploadPath": "x"}}, "base64"),
+    ("/api/file-base64-upload", {"json": {"base64Data": "aGk=", "uploadPath": "../etc"}}, "uploadPath"),
+    ("/api/file-base64-upload", {"json": {"base64Data": "aGk=", "uploadPath": "x", "fileName": "a/b"}}, "fileName"),
+    ("/api/file-base64-upload", {"content": b"not json"}, "JSON"),
+    ("/api/file-url-upload", {"json": {"uploadPath": "x"}}, "fileUrl"),
+    ("/api/file-url-upload", {"json": {"fileUrl": "file:///etc/passwd", "uploadPath": "x"}}, "fileUrl"),
+    ("/api/file-stream-upload", {"data": {"uploadPath": "x"}}, "file"),
+    ("/api/file-stream-upload", {"files": {"file": ("a.png", PNG, "image/png")}}, "uploadPath"),
+    ("/api/file-stream-upload", {"files": {"file": ("a.png", b"", "image/png")}, "data": {"uploadPath": "x"}}, "empty"),
+])
+def test_upload_errors_are_400(api: Api, path: str, kwargs: dict, needle: str) -> None:
+    r = api.post(path, **kwargs)
+    assert r.status_code == 400, r.text
+    body = r.json()
+    assert body["success"] is False and body["code"] == 400 and needle in body["msg"]
+
+
+def test_upload_unauthorized(api: Api) -> None:
+    r = api.http.post("/api/file-base64-upload", json={"base64Data": "aGk=", "uploadPath": "x"})
+    assert r.status_code == 401
+    assert r.json()["success"] is False and r.json()["code"] == 401
+
+
+def test_oversized_uploads_are_refused(api: Api) -> None:
+    limits = api.em.emulator.backend.state.settings["limits"]
+    limits["stream_upload_max_bytes"] = 1000
+    limits["base64_upload_max_bytes"] = 1000
+    r = api.post("/api/file-stream-upload", files={"file": ("big.bin", b"x" * 5000, "application/octet-stream")},
+                 data={"uploadPath": "big"})
+    assert r.status_code == 400 and "limit" in r.json()["msg"]
+    r = api.post("/api/file-base64-upload", json={"base64Data": base64.b64encode(b"x" * 1001).decode(),
+                                                  "uploadPath": "big"})
+    assert r.status_code == 400 and "limit" in r.json()["msg"]
+    assert not api.em.emulator.backend.state.uploads

@@ -1,0 +1,34 @@
+"""Snapshot and restore keep tasks, uploads, credits and the switches."""
+from __future__ import annotations
+
+import base64
+
+from tests.kie.conftest import IMAGE_TIMINGS, Api
+
+
+def test_state_round_trip(api: Api) -> None:
+    ctl = api.em.control
+    task_id = api.create_ok("nano-banana-2", prompt="kept")
+    up = api.post("/api/file-base64-upload", json={"base64Data": base64.b64encode(b"kept bytes").decode(),
+                                                   "uploadPath": "s", "fileName": "k.txt"}).json()["data"]
+    ctl.set_account("*", httpStatus="live")
+    snapshot = ctl.state()
+    ctl.reset()
+    assert api.get("/api/v1/jobs/recordInfo", params={"taskId": task_id}).status_code == 404
+    assert ctl.restore(snapshot) == snapshot
+    assert ctl.account("*")["httpStatus"] == "live"
+    assert api.credits() == 100000 - 8
+    api.em.control.advance(sum(IMAGE_TIMINGS))
+    (url,) = api.result_urls(task_id)
+    assert api.download(url).status_code == 200
+    assert api.download(up["downloadUrl"]).content == b"kept bytes"
+
+
+def test_expired_uploads_are_forgotten(api: Api) -> None:
+    body = {"base64Data": base64.b64encode(b"old").decode(), "uploadPath": "s", "fileName": "o.txt"}
+    first = api.post("/api/file-base64-upload", json=body).json()["data"]["downloadUrl"]
+    api.em.control.advance(3 * 86400 + 1)
+    assert api.download(first).status_code == 404
+    assert not api.em.emulator.backend.state.uploads
+    second = api.post("/api/file-base64-upload", json=body).json()["data"]["downloadUrl"]
+    assert api.download(second).content == b"old"

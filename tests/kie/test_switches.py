@@ -1,0 +1,93 @@
+"""The switches: documented vs live HTTP status, 455 maintenance, 505 feature disabled, 500."""
+from __future__ import annotations
+
+import pytest
+
+from tests.kie.conftest import Api
+
+pytestmark = pytest.mark.usefixtures("no_violations")
+
+
+def test_settings_are_read_and_written_through_the_star_account(api: Api) -> None:
+    ctl = api.em.control
+    assert ctl.account("*") == {"httpStatus": "documented", "maintenance": False, "disabledFeatures": [],
+                                "allowedHosts": [], "callbackRetryDelays": None}
+    assert ctl.set_account("*", httpStatus="live")["httpStatus"] == "live"
+    with pytest.raises(RuntimeError, match="400"):
+        ctl.set_account("*", httpStatus="sometimes")
+    with pytest.raises(RuntimeError, match="400"):
+        ctl.set_account("*", disabledFeatures=["teleport"])
+    with pytest.raises(RuntimeError, match="400"):
+        ctl.set_account("*", bogus=True)
+    ctl.reset()
+    assert ctl.account("*")["httpStatus"] == "documented"
+
+
+def test_live_status_behaviour_answers_200_with_the_code_in_the_body(api: Api) -> None:
+    api.em.control.set_account("*", httpStatus="live")
+    r = api.http.get("/api/v1/chat/credit", headers={"Authorization": "Bearer wrong"})
+    assert r.status_code == 200 and r.json()["code"] == 401 and r.json()["data"] is None
+    r = Api(api.em, "poor-token").create("nano-banana-2", prompt="x")
+    assert r.status_code == 200 and r.json()["code"] == 402
+    r = api.create("nano-banana-2")
+    assert r.status_code == 200 and r.json()["code"] == 422
+    r = api.get("/api/v1/jobs/recordInfo", params={"taskId": "missing"})
+    assert r.status_code == 200 and r.json()["code"] == 404
+    r = api.post("/api/file-base64-upload", json={"uploadPath": "x"})
+    assert r.status_code == 200 and r.json() == {"success": False, "code": 400,
+                                                 "msg": "base64Data is required", "data": None}
+    # success is unchanged, and the CDN keeps real HTTP statuses
+    assert api.get("/api/v1/chat/credit").json()["code"] == 200
+    assert api.http.get("/files/f_missing.png").status_code == 404
+    api.em.control.set_account("*", httpStatus="documented")
+    assert api.http.get("/api/v1/chat/credit").status_code == 401
+
+
+def test_maintenance_is_455_everywhere(api: Api) -> None:
+    api.em.control.set_account("*", maintenance=True)
+    for r in (api.get("/api/v1/chat/credit"), api.create("nano-banana-2", prompt="x"),
+              api.http.get("/api/v1/chat/credit")):
+        assert r.status_code == 455 and r.json()["code"] == 455
+    r = api.post("/api/file-url-upload", json={})
+    assert r.status_code == 455 and r.json()["success"] is False
+    api.em.control.set_account("*", maintenance=False)
+    assert api.credits() == 100000
+
+
+def test_disabled_feature_is_505_for_that_feature_only(api: Api) -> None:
+    api.em.control.set_account("*", disabledFeatures=["createTask"])
+    r = api.create("nano-banana-2", prompt="x")
+    assert r.status_code == 505 and r.json()["code"] == 505
+    assert api.credits() == 100000
+    api.em.control.set_account("*", disabledFeatures=["*"])
+    assert api.get("/api/v1/chat/credit").status_code == 505
+    api.em.control.set_account("*", disabledFeatures=[])
+    api.create_ok("nano-banana-2", prompt="x")
+
+
+def test_unplanned_failure_is_the_providers_500(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    def boom(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(type(api.em.emulator.backend), "price", staticmethod(boom))
+    r = api.create("nano-banana-2", prompt="x")
+    assert r.status_code == 500
+    assert r.json() == {"code": 500, "msg": "Server error, please try again later", "data": None}
+    assert "Traceback" not in r.text
+
+
+def test_unknown_path_and_method(api: Api) -> None:
+    r = api.get("/api/v1/nothing")
+    assert r.status_code == 404 and r.json()["code"] == 404
+    r = api.get("/api/v1/jobs/createTask")
+    assert r.status_code == 405 and r.json()["code"] == 405
+
+
+def test_account_control_fields(api: Api) -> None:
+    ctl = api.em.control
+    view = ctl.account("test-token")
+    assert view["credits"] == 100000 and view["webhookHmacKey"] == "test-webhook-hmac-key"
+    ctl.set_account("new-token", credits=30)
+    assert Api(api.em, "new-token").credits() == 30
+    with pytest.raises(RuntimeError, match="400"):
+        ctl.set_account("new-token", credits=-1)
