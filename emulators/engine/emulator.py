@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -78,6 +79,7 @@ class Emulator:
             self.state = EngineState()
             self.limiter = RateLimiter(self.state.rate_windows)
             self.scheduler = Scheduler()
+            self._next_file_expiry = math.inf
             self.faults.clear()
             self.journal.clear()
             self.settings.clear()
@@ -104,6 +106,8 @@ class Emulator:
             self.limiter = RateLimiter(engine.rate_windows)
             self.scheduler = Scheduler()
             self.scheduler.rebuild(engine.jobs.values())
+            self._next_file_expiry = min(
+                (r.expires_at for r in engine.files.values() if r.expires_at is not None), default=math.inf)
             self.settings = dict(settings)
             self.backend = self.provider.backend_cls(self, backend_state)
 
@@ -141,6 +145,8 @@ class Emulator:
                 kind = self.provider.job_kinds[job.kind]
                 if kind.is_terminal(job.state_at(now)):
                     self._finish(job, now)
+        if now >= self._next_file_expiry:
+            self._forget_expired_files(now)
         self.backend.tick(now)
 
     def _finish(self, job: Job, now: float) -> None:
@@ -171,23 +177,45 @@ class Emulator:
 
     def add_upload(self, blob: str, size: int, ext: str, *, owner: str | None = None,
                    name: str | None = None, expires_at: float | None = None,
-                   file_id: str | None = None) -> FileRecord:
+                   file_id: str | None = None, content_type: str | None = None) -> FileRecord:
         """Publishes a stored blob at a file URL."""
-        record = FileRecord(id=file_id or new_file_id(ext), content_type=content_type_for(ext),
-                            created_at=self.clock.now(), owner=owner, name=name, size=size,
-                            sha256=blob, expires_at=expires_at)
-        with self.lock:
-            self.state.files[record.id] = record
-        return record
+        return self._add_file(FileRecord(
+            id=file_id or new_file_id(ext), content_type=content_type or content_type_for(ext),
+            created_at=self.clock.now(), owner=owner, name=name, size=size, sha256=blob,
+            expires_at=expires_at))
 
     def add_generated(self, recipe: dict[str, Any], ext: str, *, owner: str | None = None,
-                      expires_at: float | None = None, file_id: str | None = None) -> FileRecord:
-        record = FileRecord(id=file_id or new_file_id(ext), content_type=content_type_for(ext),
-                            created_at=self.clock.now(), owner=owner, recipe=recipe,
-                            expires_at=expires_at)
+                      expires_at: float | None = None, file_id: str | None = None,
+                      content_type: str | None = None) -> FileRecord:
+        """Publishes a file made from `recipe` (see render.py) on its first download."""
+        return self._add_file(FileRecord(
+            id=file_id or new_file_id(ext), content_type=content_type or content_type_for(ext),
+            created_at=self.clock.now(), owner=owner, recipe=recipe, expires_at=expires_at))
+
+    def _add_file(self, record: FileRecord) -> FileRecord:
         with self.lock:
             self.state.files[record.id] = record
+            if record.expires_at is not None and record.expires_at < self._next_file_expiry:
+                self._next_file_expiry = record.expires_at
         return record
+
+    def expire_file(self, file_id: str, at: float | None) -> None:
+        """Sets when a file stops being served (None: never)."""
+        with self.lock:
+            record = self.state.files.get(file_id)
+            if record is not None:
+                record.expires_at = at
+                if at is not None and at < self._next_file_expiry:
+                    self._next_file_expiry = at
+
+    def _forget_expired_files(self, now: float) -> None:
+        """Drops records whose time is over (their URLs already answer 404); scans only when
+        the earliest expiry has passed, so the per-request cost is one comparison."""
+        files = self.state.files
+        for file_id in [i for i, r in files.items() if r.expires_at is not None and r.expires_at <= now]:
+            del files[file_id]
+        self._next_file_expiry = min((r.expires_at for r in files.values() if r.expires_at is not None),
+                                     default=math.inf)
 
     def file_bytes(self, record: FileRecord) -> bytes:
         if record.sha256 is not None:

@@ -125,3 +125,24 @@ def test_serde_refuses_wrong_types() -> None:
         from_json(Outer, {"name": 1, "inner": {"n": 1}, "by_id": {}})
     with pytest.raises(ValueError):
         from_json(Inner, {"n": "1"})
+
+
+def test_expired_file_records_are_forgotten_on_the_clock() -> None:
+    from emulators import providers
+    from emulators.engine.emulator import Emulator
+
+    em = Emulator(providers.get("voiceclone"))
+    now = em.clock.now()
+    blob, size = em.store_blob(b"abc")
+    keep = em.add_upload(blob, size, "mp3")
+    soon = em.add_upload(blob, size, "mp3", expires_at=now + 10, content_type="audio/x-test")
+    later = em.add_generated({"kind": "image", "width": 4, "height": 4}, "png")
+    em.expire_file(later.id, now + 20)
+    assert soon.content_type == "audio/x-test"
+    em.clock.advance(15)
+    em.settle(em.clock.now())
+    assert set(em.state.files) >= {keep.id, later.id} and soon.id not in em.state.files
+    em.clock.advance(10)
+    em.settle(em.clock.now())
+    assert keep.id in em.state.files and later.id not in em.state.files
+    em.blobs.discard()

@@ -347,8 +347,7 @@ class KieBackend(Backend):
         else:
             expires = now + float(self.state.settings["retention"]["result_seconds"])
             for file_id in task.files:
-                if file_id in files:
-                    files[file_id].expires_at = expires
+                self.emulator.expire_file(file_id, expires)
         if task.callBackUrl:
             from emulators.providers.kie.webhooks import schedule_callback
 
@@ -361,10 +360,17 @@ class KieBackend(Backend):
                 task.callbacks.append(attempt)
 
     # -- files --------------------------------------------------------------------------------------------
+    def _was_result_of(self, account: Account, url: str) -> bool:
+        """A result URL of the caller's task whose file record the engine has since forgotten."""
+        file_id = url.rsplit("/", 1)[-1].split("?", 1)[0]
+        return any(t.owner == account.token and file_id in t.files for t in self.state.tasks.values())
+
     def download_link(self, account: Account, url: str, now: float) -> Any:
         """A new record for the same content, valid 20 minutes; Invalid for any other URL."""
         emulator = self.emulator
         record = emulator.file_from_url(url)
+        if record is None and self._was_result_of(account, url):
+            raise Invalid("The file has expired and can no longer be downloaded")
         if record is None or record.owner != account.token:
             raise Invalid("Only kie.ai generated URLs are supported: external file URLs are not")
         if record.expires_at is not None and now >= record.expires_at:
@@ -373,11 +379,11 @@ class KieBackend(Backend):
         expires = now + float(self.state.settings["retention"]["download_link_seconds"])
         if record.sha256 is not None:
             link = emulator.add_upload(record.sha256, record.size or 0, ext, owner=account.token,
-                                       name=record.name, expires_at=expires)
+                                       name=record.name, expires_at=expires, content_type=record.content_type)
         else:
             assert record.recipe is not None
-            link = emulator.add_generated(dict(record.recipe), ext, owner=account.token, expires_at=expires)
-        link.content_type = record.content_type
+            link = emulator.add_generated(dict(record.recipe), ext, owner=account.token, expires_at=expires,
+                                          content_type=record.content_type)
         return link
 
     def save_upload(self, account: Account, blob: str, size: int, ext: str, mime: str, upload_path: str,
@@ -393,8 +399,7 @@ class KieBackend(Backend):
             if old is not None and file_id is None:
                 emulator.state.files.pop(old.fileId, None)
             record = emulator.add_upload(blob, size, ext, owner=account.token, name=file_name,
-                                         expires_at=expires, file_id=file_id)
-            record.content_type = mime
+                                         expires_at=expires, file_id=file_id, content_type=mime)
             upload = Upload(fileId=record.id, fileName=file_name, filePath=file_path, mimeType=mime,
                             size=size, uploadedAt=now)
             self.state.uploads[key] = upload
