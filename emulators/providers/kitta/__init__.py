@@ -1,0 +1,1 @@
+"""The Kitta AI emulator (../shared/providers/kitta.md and kitta-extra.md)."""
