@@ -63,14 +63,17 @@ class Call:
         return self.request.query_params.get(name)
 
     async def body(self, limit: int = 2 * 1024 * 1024) -> bytes:
-        """The raw body, refused (ValueError) beyond `limit` bytes without reading more."""
+        """The raw body; beyond `limit` bytes raises BodyTooLarge (a ValueError) once the rest
+        has been read and thrown away, never held."""
         if self._body is None:
             chunks: list[bytes] = []
             size = 0
-            async for chunk in self.request.stream():
+            stream = self.request.stream()
+            async for chunk in stream:
                 size += len(chunk)
                 if size > limit:
-                    raise ValueError("body too large")
+                    await drain(stream)
+                    raise BodyTooLarge()
                 chunks.append(chunk)
             self._body = b"".join(chunks)
         return self._body
@@ -107,8 +110,8 @@ class Call:
             raise ValueError(str(exc)) from exc
 
 
-class BodyTooLarge(Exception):
-    pass
+class BodyTooLarge(ValueError):
+    """The request body is over the endpoint's limit."""
 
 
 class _Capped:

@@ -63,10 +63,14 @@ class Job:
         return self.end_state
 
     def progress_at(self, now: float) -> float:
-        """0.0 .. 1.0 through the phases (1.0 once finished)."""
-        if self.forced_state is not None:
-            return 1.0
+        """0.0 .. 1.0 through the phases (1.0 once finished; a job pinned to a phase shows the
+        progress at which that phase begins)."""
         total = sum(float(s) for _, s in self.phases)
+        if self.forced_state is not None:
+            entered = self.entered_at(self.forced_state)
+            if entered is None or self.forced_state == self.end_state or total <= 0:
+                return 1.0
+            return (entered - self.created_at) / total
         if total <= 0:
             return 1.0
         return max(0.0, min(1.0, (now - self.created_at) / total))

@@ -66,7 +66,7 @@ def from_json(cls: Any, data: Any) -> Any:
     if cls is float:
         if isinstance(data, bool) or not isinstance(data, (int, float)):
             raise ValueError(f"expected a number, got {data!r}")
-        return float(data)
+        return data  # an int stays an int, so a restored state prints as it was given
     if cls in (int, str, bool):
         if type(data) is not cls:
             raise ValueError(f"expected {cls.__name__}, got {data!r}")

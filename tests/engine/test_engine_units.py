@@ -146,3 +146,11 @@ def test_expired_file_records_are_forgotten_on_the_clock() -> None:
     em.settle(em.clock.now())
     assert keep.id in em.state.files and later.id not in em.state.files
     em.blobs.discard()
+
+
+def test_progress_of_a_job_pinned_to_a_phase() -> None:
+    job = KIND.new_job("p", "tok", 0.0, [5, 15], fail=False)
+    job.forced_state, job.forced_at = 2, 1.0
+    assert job.progress_at(100.0) == pytest.approx(0.25)  # phase 2 starts a quarter of the way in
+    job.forced_state = 3
+    assert job.progress_at(100.0) == 1.0
