@@ -1,0 +1,1 @@
+"""The KreadoAI API V3 emulator (../shared/providers/kreado.md)."""

@@ -1,0 +1,88 @@
+"""KreadoAI V3: `apiToken` authentication, membership expiry, per-endpoint per-second limits.
+
+Every API answer is HTTP 200 with {"code", "message", "data", "requestId"}, errors included.
+"""
+from __future__ import annotations
+
+import math
+
+from starlette.responses import Response
+
+from emulators.engine.errors import ProviderError
+from emulators.engine.http import JSON, Call
+from emulators.engine.provider import Provider
+from emulators.engine.ratelimit import Decision, WindowRule
+from emulators.providers.kreado.exceptions import _shape, error
+from emulators.providers.kreado.models import JOB_KINDS, KreadoBackend
+from emulators.providers.kreado.urls import endpoints
+
+MEMBERSHIP_FREE = frozenset({"user.getInfo"})  # the one call that still answers after expiry
+
+
+class KreadoProvider(Provider):
+    id = "kreado"
+    title = "KreadoAI API V3"
+    default_port = 8804
+    api_prefix = ""
+    client_env = "KREADO_BASE_URL"
+    endpoints = endpoints
+    job_kinds = JOB_KINDS
+    backend_cls = KreadoBackend
+
+    def token_of(self, headers):  # type: ignore[no-untyped-def]
+        token = headers.get("apitoken")
+        return token.strip() or None if token else None
+
+    async def authenticate(self, call: Call) -> None:
+        token = self.token_of(call.request.headers)
+        account = call.emulator.backend.account(token) if token else None
+        if account is None:
+            raise error("405")
+        call.token, call.account, call.subject = token, account, token
+        assert call.endpoint is not None
+        if call.endpoint.name not in MEMBERSHIP_FREE and call.now >= account.vipExpireAt:
+            raise error("10022")
+
+    def admit(self, call: Call) -> None:
+        account = call.account
+        if account is None or call.endpoint is None:  # the CDN route: files are not API calls
+            return
+        name = call.endpoint.name
+        limit = account.limits.get(name)
+        if not limit:
+            return
+        rule = WindowRule(name, limit, 1.0, extend_on_reject=True)
+        decision = call.emulator.limiter.hit(call.subject, rule, call.now)
+        call.extra_headers = _rate_headers(decision)
+        if not decision.allowed:
+            call.extra_headers["Retry-After"] = str(max(1, math.ceil(decision.retry_after)))
+            raise error("429")
+
+    def finish(self, call: Call, response: Response) -> None:
+        if call.extra_headers:
+            response.headers.update(call.extra_headers)
+
+    def error_response(self, err: ProviderError) -> Response:
+        return JSON(err.body, status_code=err.status, headers=err.headers)
+
+    def not_found(self, call: Call) -> ProviderError:
+        # Not an API path (or a file that does not exist): a real 404, in the provider's shape.
+        return ProviderError(404, _shape("10009", "Data does not exist.", {}))
+
+    def method_not_allowed(self, call: Call) -> ProviderError:
+        # A documented path called with the wrong method: HTTP 405, in the provider's shape.
+        scope = call.request.scope
+        _, _, methods = call.emulator.router.match(scope["method"], scope["path"])
+        return ProviderError(405, _shape("400", "Failed", {}), {"Allow": ", ".join(methods)})
+
+    def internal_error(self, call: Call) -> ProviderError:
+        return error("10001")
+
+
+def _rate_headers(decision: Decision) -> dict[str, str]:
+    return {"X-RateLimit-Limit": str(decision.limit),
+            "X-RateLimit-Remaining": str(decision.remaining),
+            "X-RateLimit-Reset": str(math.ceil(decision.reset_at))}
+
+
+PROVIDER = KreadoProvider()
