@@ -281,10 +281,10 @@ class Emulator:
             admitted = True
             response = await endpoint.handler(call)
         except ProviderError as err:
-            response = provider.error_response(err)
+            response = provider.error_response(call, err)
         except Exception:
             log.exception("unplanned error in %s %s", scope["method"], scope["path"])
-            response = provider.error_response(provider.internal_error(call))
+            response = provider.error_response(call, provider.internal_error(call))
         finally:
             if admitted:
                 provider.release(call)

@@ -137,8 +137,13 @@ async def drain(stream: AsyncIterator[bytes]) -> None:
 
 
 def add_headers(response: Response, headers: dict[str, str]) -> None:
-    """Appends headers the response does not have yet (cheaper than MutableHeaders per key)."""
-    response.raw_headers.extend((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items())
+    """Sets headers, replacing same-named ones (cheaper than MutableHeaders, key by key)."""
+    new = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+    names = {k for k, _ in new}
+    raw = response.raw_headers
+    if any(k in names for k, _ in raw):
+        raw[:] = [(k, v) for k, v in raw if k not in names]
+    raw.extend(new)
 
 
 JSON = JSONResponse  # compact separators, non-ASCII kept: what the providers send

@@ -100,7 +100,8 @@ class Provider(ABC):
         """After the response: frees what `admit` took (concurrency slots)."""
 
     # -- errors -----------------------------------------------------------------------------
-    def error_response(self, err: ProviderError) -> Response:
+    def error_response(self, call: Call, err: ProviderError) -> Response:
+        """The response for an error (a provider may vary it by call, e.g. a status switch)."""
         return JSON(err.body, status_code=err.status, headers=err.headers)
 
     @abstractmethod

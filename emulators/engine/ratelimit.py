@@ -27,6 +27,13 @@ class Decision:
     retry_after: float  # seconds until a request can pass; 0 when allowed
 
 
+def rate_limit_headers(decision: Decision) -> dict[str, str]:
+    """The X-RateLimit-* headers most providers send (Reset: Unix seconds, rounded up)."""
+    return {"X-RateLimit-Limit": str(decision.limit),
+            "X-RateLimit-Remaining": str(decision.remaining),
+            "X-RateLimit-Reset": str(math.ceil(decision.reset_at))}
+
+
 @dataclass
 class RateLimiter:
     # "token|scope" -> [window_start, count, blocked_until]

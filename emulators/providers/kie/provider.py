@@ -7,7 +7,7 @@ import math
 from starlette.responses import Response
 
 from emulators.engine.errors import ProviderError
-from emulators.engine.http import Call
+from emulators.engine.http import JSON, Call
 from emulators.engine.provider import Provider
 from emulators.engine.ratelimit import WindowRule
 from emulators.providers.kie.exceptions import error
@@ -58,11 +58,11 @@ class KieProvider(Provider):
                              f"{account.rateWindowSeconds:g} seconds; retry in {wait} s",
                         headers={"Retry-After": str(wait)})
 
-    def finish(self, call: Call, response: Response) -> None:
+    def error_response(self, call: Call, err: ProviderError) -> Response:
         """The live behaviour (switch httpStatus=live): errors travel as HTTP 200, code in the body."""
-        if (response.status_code >= 400 and call.endpoint is not None and call.endpoint.name != FILES
-                and call.emulator.backend.switch("httpStatus") == "live"):
-            response.status_code = 200
+        live = (call.endpoint is not None and call.endpoint.name != FILES
+                and call.emulator.backend.switch("httpStatus") == "live")
+        return JSON(err.body, status_code=200 if live else err.status, headers=err.headers)
 
     def not_found(self, call: Call) -> ProviderError:
         return error(404)

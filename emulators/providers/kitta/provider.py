@@ -6,9 +6,9 @@ import math
 from starlette.responses import Response
 
 from emulators.engine.errors import ProviderError
-from emulators.engine.http import Call
+from emulators.engine.http import Call, add_headers
 from emulators.engine.provider import Provider
-from emulators.engine.ratelimit import Decision, WindowRule
+from emulators.engine.ratelimit import WindowRule, rate_limit_headers
 from emulators.providers.kitta.exceptions import INVALID_TOKEN, MISSING_TOKEN
 from emulators.providers.kitta.models import LIP_SYNC_JOB, KittaBackend
 from emulators.providers.kitta.responses import BodyError, fail, read_body
@@ -45,7 +45,7 @@ class KittaProvider(Provider):
             return
         rule = WindowRule("*", account.rate_limit, account.rate_window_seconds)
         decision = call.emulator.limiter.hit(call.subject, rule, call.now)
-        call.extra_headers = _rate_headers(decision)
+        call.extra_headers = rate_limit_headers(decision)
         if not decision.allowed:
             wait = max(1, math.ceil(decision.retry_after))
             call.extra_headers["Retry-After"] = str(wait)
@@ -54,7 +54,7 @@ class KittaProvider(Provider):
 
     def finish(self, call: Call, response: Response) -> None:
         if call.extra_headers:
-            response.headers.update(call.extra_headers)
+            add_headers(response, call.extra_headers)
 
     def not_found(self, call: Call) -> ProviderError:
         return fail(call, "NOT_FOUND", "Not found")
@@ -81,11 +81,6 @@ async def _body_token(call: Call) -> str | None:
     token = body.get("token") if isinstance(body, dict) else None
     return token.strip() or None if isinstance(token, str) else None
 
-
-def _rate_headers(decision: Decision) -> dict[str, str]:
-    return {"X-RateLimit-Limit": str(decision.limit),
-            "X-RateLimit-Remaining": str(decision.remaining),
-            "X-RateLimit-Reset": str(math.ceil(decision.reset_at))}
 
 
 PROVIDER = KittaProvider()

@@ -9,9 +9,9 @@ import math
 from starlette.responses import Response
 
 from emulators.engine.errors import ProviderError
-from emulators.engine.http import JSON, Call
+from emulators.engine.http import Call, add_headers
 from emulators.engine.provider import Provider
-from emulators.engine.ratelimit import Decision, WindowRule
+from emulators.engine.ratelimit import WindowRule, rate_limit_headers
 from emulators.providers.kreado.exceptions import _shape, error
 from emulators.providers.kreado.models import JOB_KINDS, KreadoBackend
 from emulators.providers.kreado.urls import endpoints
@@ -53,36 +53,26 @@ class KreadoProvider(Provider):
             return
         rule = WindowRule(name, limit, 1.0, extend_on_reject=True)
         decision = call.emulator.limiter.hit(call.subject, rule, call.now)
-        call.extra_headers = _rate_headers(decision)
+        call.extra_headers = rate_limit_headers(decision)
         if not decision.allowed:
             call.extra_headers["Retry-After"] = str(max(1, math.ceil(decision.retry_after)))
             raise error("429")
 
     def finish(self, call: Call, response: Response) -> None:
         if call.extra_headers:
-            response.headers.update(call.extra_headers)
-
-    def error_response(self, err: ProviderError) -> Response:
-        return JSON(err.body, status_code=err.status, headers=err.headers)
+            add_headers(response, call.extra_headers)
 
     def not_found(self, call: Call) -> ProviderError:
         # Not an API path (or a file that does not exist): a real 404, in the provider's shape.
         return ProviderError(404, _shape("10009", "Data does not exist.", {}))
 
     def method_not_allowed(self, call: Call) -> ProviderError:
-        # A documented path called with the wrong method: HTTP 405, in the provider's shape.
-        scope = call.request.scope
-        _, _, methods = call.emulator.router.match(scope["method"], scope["path"])
-        return ProviderError(405, _shape("400", "Failed", {}), {"Allow": ", ".join(methods)})
+        # A documented path called with the wrong method: HTTP 405 (the gateway adds Allow).
+        return ProviderError(405, _shape("400", "Failed", {}))
 
     def internal_error(self, call: Call) -> ProviderError:
         return error("10001")
 
-
-def _rate_headers(decision: Decision) -> dict[str, str]:
-    return {"X-RateLimit-Limit": str(decision.limit),
-            "X-RateLimit-Remaining": str(decision.remaining),
-            "X-RateLimit-Reset": str(math.ceil(decision.reset_at))}
 
 
 PROVIDER = KreadoProvider()

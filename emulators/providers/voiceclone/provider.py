@@ -8,7 +8,7 @@ from starlette.responses import Response
 from emulators.engine.errors import ProviderError
 from emulators.engine.http import Call, add_headers
 from emulators.engine.provider import Provider
-from emulators.engine.ratelimit import Decision, WindowRule
+from emulators.engine.ratelimit import WindowRule, rate_limit_headers
 from emulators.providers.voiceclone.exceptions import INVALID_API_KEY, error
 from emulators.providers.voiceclone.models import SPEECH_JOB, VOICE_JOB, VoiceCloneBackend
 from emulators.providers.voiceclone.urls import endpoints
@@ -42,7 +42,7 @@ class VoiceCloneProvider(Provider):
             return
         rule = WindowRule("*", account.rateLimit, account.rateWindowSeconds)
         decision = call.emulator.limiter.hit(call.subject, rule, call.now)
-        call.extra_headers = _rate_headers(decision)
+        call.extra_headers = rate_limit_headers(decision)
         if not decision.allowed:
             wait = max(1, math.ceil(decision.retry_after))
             call.extra_headers["Retry-After"] = str(wait)
@@ -53,7 +53,7 @@ class VoiceCloneProvider(Provider):
         if not headers:
             client = call.request.client
             subject = f"ip:{client.host if client else '-'}"
-            headers = _rate_headers(call.emulator.limiter.peek(subject, ANONYMOUS_RULE, call.now))
+            headers = rate_limit_headers(call.emulator.limiter.peek(subject, ANONYMOUS_RULE, call.now))
         add_headers(response, headers)
 
     def not_found(self, call: Call) -> ProviderError:
@@ -65,11 +65,6 @@ class VoiceCloneProvider(Provider):
     def internal_error(self, call: Call) -> ProviderError:
         return error("INTERNAL_ERROR")
 
-
-def _rate_headers(decision: Decision) -> dict[str, str]:
-    return {"X-RateLimit-Limit": str(decision.limit),
-            "X-RateLimit-Remaining": str(decision.remaining),
-            "X-RateLimit-Reset": str(math.ceil(decision.reset_at))}
 
 
 PROVIDER = VoiceCloneProvider()
