@@ -16,6 +16,7 @@ from starlette.responses import Response
 from emulators.engine.errors import ProviderError
 from emulators.engine.http import JSON, Call, Endpoint
 from emulators.engine.jobs import Job, JobKind
+from emulators.engine.ratelimit import Decision, WindowRule, rate_limit_headers, retry_after_seconds
 
 if TYPE_CHECKING:
     from emulators.engine.emulator import Emulator
@@ -92,6 +93,15 @@ class Provider(ABC):
 
     def admit(self, call: Call) -> None:
         """Rate limits and other gates before the handler; raises the provider's error."""
+
+    def count_request(self, call: Call, rule: WindowRule) -> Decision:
+        """Counts the call against `rule` and sets the X-RateLimit-* headers it will carry (plus
+        Retry-After when refused); the provider raises its own error when not allowed."""
+        decision = call.emulator.limiter.hit(call.subject, rule, call.now)
+        call.extra_headers.update(rate_limit_headers(decision))
+        if not decision.allowed:
+            call.extra_headers["Retry-After"] = str(retry_after_seconds(decision))
+        return decision
 
     def finish(self, call: Call, response: Response) -> None:
         """Headers every response carries (rate limit headers, request ids)."""

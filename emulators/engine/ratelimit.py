@@ -34,6 +34,11 @@ def rate_limit_headers(decision: Decision) -> dict[str, str]:
             "X-RateLimit-Reset": str(math.ceil(decision.reset_at))}
 
 
+def retry_after_seconds(decision: Decision) -> int:
+    """Whole seconds a refused client should wait (never 0: that invites a hot retry loop)."""
+    return max(1, math.ceil(decision.retry_after))
+
+
 @dataclass
 class RateLimiter:
     # "token|scope" -> [window_start, count, blocked_until]

@@ -46,7 +46,7 @@ def server() -> Iterator[RunningEmulator]:
     running.control.set_account(TOKEN, tier="pro", api_quota_remaining=10_000_000, credits=10_000_000,
                                 rate_limit=1_000_000)
     yield running
-    bad = [e for e in running.control.journal() if e["violations"]]
+    bad = running.control.violations()
     stop()
     assert not bad, bad[:5]
 

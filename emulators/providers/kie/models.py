@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from emulators.engine.jobs import Job, JobKind, carries_fail_marker
-from emulators.engine.ledger import InsufficientFunds, Wallet
+from emulators.engine.ledger import Wallet
 from emulators.engine.provider import Backend
 
 TASK_JOB = JobKind("task", phases=("waiting", "queuing", "generating"), success="success",
@@ -52,13 +52,6 @@ class Invalid(ValueError):
 
 class NotFound(LookupError):
     pass
-
-
-class NotEnoughCredits(Exception):
-    def __init__(self, credits: int, need: int) -> None:
-        super().__init__(f"needs {need}, has {credits}")
-        self.credits = credits
-        self.need = need
 
 
 @dataclass
@@ -279,10 +272,7 @@ class KieBackend(Backend):
         fail = carries_fail_marker(body.get("input"))
         emulator = self.emulator
         with emulator.lock:
-            try:
-                parts = emulator.charge(account.token, account.wallet, cost, task_id)
-            except InsufficientFunds as exc:
-                raise NotEnoughCredits(exc.available, exc.needed) from None
+            parts = emulator.charge(account.token, account.wallet, cost, task_id)  # InsufficientFunds
             task = Task(id=task_id, owner=account.token, model=model_id, kind=kind,
                         param=json.dumps(body, ensure_ascii=False, separators=(",", ":")),
                         callBackUrl=callback, baseUrl=base_url, createdAt=now, cost=cost, charge=parts)

@@ -16,12 +16,12 @@ from starlette.responses import Response
 
 from emulators.engine.clock import iso
 from emulators.engine.http import JSON, BodyTooLarge, Call
+from emulators.engine.ledger import InsufficientFunds
 from emulators.media.sniff import MIME_TYPES, sniff
 from emulators.providers.kie.exceptions import TASK_NOT_FOUND, error
 from emulators.providers.kie.models import (
     Invalid,
     KieBackend,
-    NotEnoughCredits,
     NotFound,
     Upload,
     http_url,
@@ -76,7 +76,7 @@ async def create_task(call: Call) -> Response:
                                    call.base_url, call.now)
     except Invalid as exc:
         raise error(422, str(exc)) from None
-    except NotEnoughCredits:
+    except InsufficientFunds:
         raise error(402, "Credits insufficient: the account does not have enough credits for this task") from None
     return ok({"taskId": task.id})
 

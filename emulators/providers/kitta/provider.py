@@ -1,14 +1,13 @@
 """Kitta AI: authentication (header or body token), rate limiting and headers."""
 from __future__ import annotations
 
-import math
 
 from starlette.responses import Response
 
 from emulators.engine.errors import ProviderError
 from emulators.engine.http import Call, add_headers
 from emulators.engine.provider import Provider
-from emulators.engine.ratelimit import WindowRule, rate_limit_headers
+from emulators.engine.ratelimit import WindowRule, retry_after_seconds
 from emulators.providers.kitta.exceptions import INVALID_TOKEN, MISSING_TOKEN
 from emulators.providers.kitta.models import LIP_SYNC_JOB, KittaBackend
 from emulators.providers.kitta.responses import BodyError, fail, read_body
@@ -43,12 +42,9 @@ class KittaProvider(Provider):
         account = call.account
         if account is None:  # the CDN route: files are not API calls
             return
-        rule = WindowRule("*", account.rate_limit, account.rate_window_seconds)
-        decision = call.emulator.limiter.hit(call.subject, rule, call.now)
-        call.extra_headers = rate_limit_headers(decision)
+        decision = self.count_request(call, WindowRule("*", account.rate_limit, account.rate_window_seconds))
         if not decision.allowed:
-            wait = max(1, math.ceil(decision.retry_after))
-            call.extra_headers["Retry-After"] = str(wait)
+            wait = retry_after_seconds(decision)
             raise fail(call, "RATE_LIMIT_EXCEEDED", "Rate limit exceeded",
                        details=f"Too many requests, retry in {wait} seconds")
 

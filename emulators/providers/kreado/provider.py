@@ -4,14 +4,13 @@ Every API answer is HTTP 200 with {"code", "message", "data", "requestId"}, erro
 """
 from __future__ import annotations
 
-import math
 
 from starlette.responses import Response
 
 from emulators.engine.errors import ProviderError
 from emulators.engine.http import Call, add_headers
 from emulators.engine.provider import Provider
-from emulators.engine.ratelimit import WindowRule, rate_limit_headers
+from emulators.engine.ratelimit import WindowRule
 from emulators.providers.kreado.exceptions import _shape, error
 from emulators.providers.kreado.models import JOB_KINDS, KreadoBackend
 from emulators.providers.kreado.urls import endpoints
@@ -51,11 +50,7 @@ class KreadoProvider(Provider):
         limit = account.limits.get(name)
         if not limit:
             return
-        rule = WindowRule(name, limit, 1.0, extend_on_reject=True)
-        decision = call.emulator.limiter.hit(call.subject, rule, call.now)
-        call.extra_headers = rate_limit_headers(decision)
-        if not decision.allowed:
-            call.extra_headers["Retry-After"] = str(max(1, math.ceil(decision.retry_after)))
+        if not self.count_request(call, WindowRule(name, limit, 1.0, extend_on_reject=True)).allowed:
             raise error("429")
 
     def finish(self, call: Call, response: Response) -> None:

@@ -16,7 +16,7 @@ import yaml
 
 from emulators.engine.clock import iso, parse_iso, start_of_next_month
 from emulators.engine.jobs import Job, JobKind, carries_fail_marker
-from emulators.engine.ledger import InsufficientFunds, Wallet
+from emulators.engine.ledger import Wallet
 from emulators.engine.provider import Backend
 from emulators.media.audio import speech_duration
 
@@ -35,13 +35,6 @@ class InvalidParameters(ValueError):
 
 class NotFound(LookupError):
     pass
-
-
-class NotEnoughCredits(Exception):
-    def __init__(self, credits: int, need: int) -> None:
-        super().__init__(f"needs {need}, has {credits}")
-        self.credits = credits
-        self.need = need
 
 
 @dataclass
@@ -223,12 +216,6 @@ class VoiceCloneBackend(Backend):
                 "breakdown": {"regular": pools["regular"], "permanent": pools["permanent"],
                               "resetAt": iso(account.resetAt)}}
 
-    def _charge(self, account: Account, amount: int, ref: str) -> dict[str, int]:
-        try:
-            return self.emulator.charge(account.token, account.wallet, amount, ref)
-        except InsufficientFunds as exc:
-            raise NotEnoughCredits(exc.available, exc.needed) from None
-
     # -- voices ------------------------------------------------------------------------------------
     def voice_status(self, voice: Voice, now: float) -> str:
         if voice.jobId is None:
@@ -261,7 +248,7 @@ class VoiceCloneBackend(Backend):
         voice_id = new_id()
         fail = carries_fail_marker(title, description, cover_image, tags, filename)
         with self.emulator.lock:
-            parts = self._charge(account, self.state.settings.prices["voice_clone"], voice_id)
+            parts = self.emulator.charge(account.token, account.wallet, self.state.settings.prices["voice_clone"], voice_id)
             record = self.emulator.add_upload(blob, size, fmt, owner=account.token, name=filename)
             job = self.emulator.create_job(
                 VOICE_JOB, voice_id, account.token, [self.state.settings.timings["voice_clone_seconds"]], fail)
@@ -318,7 +305,7 @@ class VoiceCloneBackend(Backend):
         timings = self.state.settings.timings
         seconds = timings["tts_base_seconds"] + timings["tts_seconds_per_byte"] * size
         with self.emulator.lock:
-            parts = self._charge(account, cost, speech_id)
+            parts = self.emulator.charge(account.token, account.wallet, cost, speech_id)
             record = self.emulator.add_generated(
                 {"kind": "speech", "text": text, "format": fmt, "voice": voice.id}, fmt,
                 owner=account.token)

@@ -1,14 +1,12 @@
 """Voice Clone & TTS: authentication, rate limiting and headers around the handlers."""
 from __future__ import annotations
 
-import math
-
 from starlette.responses import Response
 
 from emulators.engine.errors import ProviderError
 from emulators.engine.http import Call, add_headers
 from emulators.engine.provider import Provider
-from emulators.engine.ratelimit import WindowRule, rate_limit_headers
+from emulators.engine.ratelimit import WindowRule, rate_limit_headers, retry_after_seconds
 from emulators.providers.voiceclone.exceptions import INVALID_API_KEY, error
 from emulators.providers.voiceclone.models import SPEECH_JOB, VOICE_JOB, VoiceCloneBackend
 from emulators.providers.voiceclone.urls import endpoints
@@ -40,12 +38,9 @@ class VoiceCloneProvider(Provider):
         account = call.account
         if account is None:  # the CDN route: files are not API calls
             return
-        rule = WindowRule("*", account.rateLimit, account.rateWindowSeconds)
-        decision = call.emulator.limiter.hit(call.subject, rule, call.now)
-        call.extra_headers = rate_limit_headers(decision)
+        decision = self.count_request(call, WindowRule("*", account.rateLimit, account.rateWindowSeconds))
         if not decision.allowed:
-            wait = max(1, math.ceil(decision.retry_after))
-            call.extra_headers["Retry-After"] = str(wait)
+            wait = retry_after_seconds(decision)
             raise error("RATE_LIMITED", f"Rate limit exceeded. Try again in {wait} seconds.", retryAfter=wait)
 
     def finish(self, call: Call, response: Response) -> None:

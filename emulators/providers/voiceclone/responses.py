@@ -10,6 +10,7 @@ from starlette.responses import Response
 
 from emulators.engine.clock import iso
 from emulators.engine.http import JSON, BodyTooLarge, Call
+from emulators.engine.ledger import InsufficientFunds
 from emulators.media.probe import probe
 from emulators.media.sniff import sniff
 from emulators.providers.voiceclone.exceptions import (
@@ -19,7 +20,6 @@ from emulators.providers.voiceclone.exceptions import (
 )
 from emulators.providers.voiceclone.models import (
     FORMATS,
-    NotEnoughCredits,
     NotFound,
     SORT_FIELDS,
     VOICE_STATUSES,
@@ -123,8 +123,8 @@ def parse_tags(raw: str | None) -> list[str]:
 
 
 def _credit_error(exc: Exception) -> Exception:
-    if isinstance(exc, NotEnoughCredits):
-        return error("USAGE_LIMIT_EXCEEDED", credits=exc.credits, needCredits=exc.need)
+    if isinstance(exc, InsufficientFunds):
+        return error("USAGE_LIMIT_EXCEEDED", credits=exc.available, needCredits=exc.needed)
     if isinstance(exc, NotFound):
         return error("NOT_FOUND", str(exc))
     return exc
