@@ -83,7 +83,7 @@ class Call:
         raw = await self.body(limit)
         try:
             return json.loads(raw)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:  # nesting bombs too
             raise ValueError("invalid JSON body") from exc
 
     async def form(self, max_body: int, max_files: int = 4, max_fields: int = 50) -> FormData:

@@ -1,0 +1,1 @@
+"""The kai emulator: an OpenAI-compatible gateway (../shared/providers/kai.md)."""
