@@ -8,7 +8,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.types import Receive, Scope, Send
 
-from emulators.engine.clock import iso
 from emulators.engine.faults import parse_rule
 from emulators.engine.serde import to_json
 
@@ -115,7 +114,7 @@ async def _dispatch(em: Emulator, request: Request, method: str, resource: str,
             return 200, {"faults": []}
     if resource == "journal" and not rest:
         if method == "GET":
-            return 200, {"entries": [{**e, "time": iso(e["time"])} for e in list(em.journal.entries)]}
+            return 200, {"entries": em.journal.as_json()}
         if method == "DELETE":
             em.journal.clear()
             return 200, {"entries": []}

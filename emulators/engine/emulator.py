@@ -289,6 +289,7 @@ class Emulator:
             if admitted:
                 provider.release(call)
         provider.finish(call, response)
+        scope["emulator.status"] = response.status_code  # for the journal
         await response(scope, receive, send)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:

@@ -1,9 +1,17 @@
-"""The request journal: what reached the provider routes, with tokens redacted."""
+"""The request journal: what reached the provider routes, with tokens redacted.
+
+Recording is on every request's path, so an entry is a plain tuple and all formatting
+(redaction, ISO time) happens when someone reads the journal.
+"""
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, field
 from typing import Any
+
+from emulators.engine.clock import iso
+
+# (method, path, query string, status, token, emulated time, contract violations)
+Entry = tuple[str, str, bytes, int, "str | None", float, "list[str] | None"]
 
 
 def redact(token: str | None) -> str | None:
@@ -15,16 +23,18 @@ def redact(token: str | None) -> str | None:
     return token[:4] + "***" + token[-2:]
 
 
-@dataclass
 class Journal:
-    limit: int = 10_000
-    entries: deque[dict[str, Any]] = field(default_factory=deque)
+    def __init__(self, limit: int = 10_000) -> None:
+        self.entries: deque[Entry] = deque(maxlen=limit)
 
-    def record(self, entry: dict[str, Any]) -> None:
-        entries = self.entries
-        entries.append(entry)
-        if len(entries) > self.limit:
-            entries.popleft()
+    def record(self, entry: Entry) -> None:
+        self.entries.append(entry)
 
     def clear(self) -> None:
         self.entries.clear()
+
+    def as_json(self) -> list[dict[str, Any]]:
+        return [{"method": method, "path": path, "query": query.decode("latin-1"),
+                 "status": status,  # 0: no response (dropped connection)
+                 "token": redact(token), "time": iso(time), "violations": violations or []}
+                for method, path, query, status, token, time, violations in list(self.entries)]

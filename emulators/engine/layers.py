@@ -8,44 +8,31 @@ import asyncio
 import json
 from typing import TYPE_CHECKING
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from emulators.engine.journal import redact
 
 if TYPE_CHECKING:
     from emulators.engine.emulator import Emulator
 
 
 class JournalLayer:
+    """Records every provider request once it has been answered. The gateway (and the fault
+    layer) note the status in the scope, so this layer need not wrap `send`."""
+
     def __init__(self, app: ASGIApp, emulator: Emulator) -> None:
         self.app = app
         self.emulator = emulator
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        status = 0
-
-        async def send_and_note(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
         emulator = self.emulator
         started = emulator.clock.now()
-        scope["emulator.raw_send"] = send  # the server's own send, for dropping a connection
         try:
-            await self.app(scope, receive, send_and_note)
+            await self.app(scope, receive, send)
         finally:
             token = scope.get("emulator.token") or emulator.token_of(scope)
-            emulator.journal.record({
-                "method": scope["method"],
-                "path": scope["path"],
-                "query": scope.get("query_string", b"").decode("latin-1"),
-                "status": status,  # 0: no response (dropped connection)
-                "token": redact(token),
-                "time": started,  # formatted when read: the hot path only stores a float
-                "violations": scope.get("emulator.violations", []),
-            })
+            emulator.journal.record((scope["method"], scope["path"], scope.get("query_string", b""),
+                                     scope.get("emulator.status", 0), token, started,
+                                     scope.get("emulator.violations")))
 
 
 class ConnectionDropped(Exception):
@@ -70,7 +57,7 @@ class FaultLayer:
         if rule.delay_ms:
             await asyncio.sleep(rule.delay_ms / 1000)
         if rule.drop:
-            _drop(scope.get("emulator.raw_send", send))
+            _drop(send)
             return
         if not rule.responds:
             await self.app(scope, receive, send)
@@ -86,6 +73,7 @@ class FaultLayer:
         if ctype and not any(k == b"content-type" for k, _ in headers):
             headers.append((b"content-type", ctype.encode()))
         headers.append((b"content-length", str(len(payload)).encode()))
+        scope["emulator.status"] = rule.status or 200
         await send({"type": "http.response.start", "status": rule.status or 200, "headers": headers})
         await send({"type": "http.response.body", "body": payload})
 

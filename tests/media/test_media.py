@@ -592,3 +592,11 @@ def test_report_timings(capsys: pytest.CaptureFixture[str]) -> None:
             f"\n[media timings] synthesize(5000 B -> mp3, {speech_duration(text):.1f} s audio): {t_mp3:.3f} s; "
             f"make_video(10 s, 640x360 mp4): {t_video:.3f} s ({len(video)} bytes)"
         )
+
+
+@given(st.text(max_size=200))
+def test_speech_duration_fast_path_agrees_with_the_per_character_rule(text: str) -> None:
+    from emulators.media import audio
+
+    per_character = max(audio._BASE_MS + sum(audio._char_ms(ch) for ch in text), audio._MIN_MS) / 1000
+    assert audio.speech_duration(text) == per_character
