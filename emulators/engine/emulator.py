@@ -138,6 +138,14 @@ class Emulator:
 
     def settle(self, now: float) -> None:
         """Runs the finishing side effects of every job that has ended by `now`."""
+        heap = self.scheduler.heap
+        if heap and heap[0][0] <= now:
+            self._settle_jobs(now)
+        if now >= self._next_file_expiry:
+            self._forget_expired_files(now)
+        self.backend.tick(now)
+
+    def _settle_jobs(self, now: float) -> None:
         jobs = self.state.jobs
         for job_id in self.scheduler.due(now):
             job = jobs.get(job_id)
@@ -145,9 +153,6 @@ class Emulator:
                 kind = self.provider.job_kinds[job.kind]
                 if kind.is_terminal(job.state_at(now)):
                     self._finish(job, now)
-        if now >= self._next_file_expiry:
-            self._forget_expired_files(now)
-        self.backend.tick(now)
 
     def _finish(self, job: Job, now: float) -> None:
         if not job.settled:
