@@ -8,18 +8,17 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 
-@dataclass(frozen=True, slots=True)
-class WindowRule:
+class WindowRule(NamedTuple):  # a tuple: built on every request, so it must be cheap
     scope: str  # what the rule counts: "*" for the whole provider, else an endpoint name
     limit: int
     seconds: float
     extend_on_reject: bool = False
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
+class Decision(NamedTuple):
     allowed: bool
     limit: int
     remaining: int
