@@ -51,6 +51,12 @@ class Control:
     def set_account(self, token: str, **fields: Any) -> dict[str, Any]:
         return self._call("PUT", f"accounts/{token}", fields)
 
+    def settings(self) -> dict[str, Any]:
+        return self._call("GET", "settings")
+
+    def set_settings(self, **switches: Any) -> dict[str, Any]:
+        return self._call("PUT", "settings", switches)
+
     def add_fault(self, **rule: Any) -> str:
         return str(self._call("POST", "faults", rule)["id"])
 

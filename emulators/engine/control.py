@@ -83,6 +83,19 @@ async def _dispatch(em: Emulator, request: Request, method: str, resource: str,
                     return 200, em.backend.put_account(token, data)
             except (ValueError, TypeError) as exc:
                 raise ControlError(400, str(exc)) from None
+    if resource == "settings" and not rest:
+        if method == "GET":
+            with em.lock:
+                return 200, em.backend.settings_view()
+        if method == "PUT":
+            data = await _json(request)
+            if not isinstance(data, dict):
+                raise ControlError(400, "settings are a JSON object")
+            try:
+                with em.lock:
+                    return 200, em.backend.put_settings(data)
+            except (ValueError, TypeError) as exc:
+                raise ControlError(400, str(exc)) from None
     if resource == "clock" and not rest:
         if method == "POST":
             data = await _json(request)
@@ -132,4 +145,4 @@ async def _dispatch(em: Emulator, request: Request, method: str, resource: str,
     raise ControlError(404 if resource not in _RESOURCES else 405, "no such control call")
 
 
-_RESOURCES = {"health", "reset", "state", "accounts", "clock", "faults", "journal", "jobs"}
+_RESOURCES = {"health", "reset", "state", "accounts", "settings", "clock", "faults", "journal", "jobs"}

@@ -55,6 +55,17 @@ class Backend(ABC):
         """Creates or partially updates an account; ValueError for a bad field."""
         ...
 
+    # -- switches -----------------------------------------------------------------------------
+    def settings_view(self) -> dict[str, Any]:
+        """The emulator-wide switches (maintenance, status behaviour, ...) with their values."""
+        return dict(self.emulator.settings)
+
+    def put_settings(self, fields: dict[str, Any]) -> dict[str, Any]:
+        """Validates and sets switches (partial update); ValueError for an unknown one."""
+        if fields:
+            raise ValueError(f"{self.emulator.provider.id} has no switches")
+        return self.settings_view()
+
     # -- jobs ------------------------------------------------------------------------------
     def on_job_finished(self, job: Job, now: float) -> None:
         """Side effects of a job reaching a terminal state (refunds, callbacks). Runs once."""

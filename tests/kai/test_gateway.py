@@ -255,7 +255,7 @@ def test_unknown_path_and_method(api: Api) -> None:
 
 
 def test_maintenance_switch_gives_503(api: Api, kai: Any) -> None:
-    kai.emulator.settings["maintenance"] = True
+    kai.control.set_settings(maintenance=True)
     r = api.chat()
     assert_error(r, 503, "service_unavailable", "server_error")
     kai.control.reset()

@@ -110,7 +110,7 @@ def test_documented_errors_map_to_sdk_exceptions(server: RunningEmulator) -> Non
     err = _raises(openai.InternalServerError, lambda: c.chat.completions.create(
         model="Meta-Llama-3_3-70B-Instruct", messages=[{"role": "user", "content": "EMULATOR_FAIL"}]))
     assert (err.status_code, err.code, err.type) == (500, "internal_error", "server_error")
-    server.emulator.settings["maintenance"] = True
+    server.control.set_settings(maintenance=True)
     err = _raises(openai.InternalServerError, lambda: c.models.list())
     assert (err.status_code, err.code, err.type) == (503, "service_unavailable", "server_error")
     server.emulator.settings.clear()

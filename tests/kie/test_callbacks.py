@@ -115,7 +115,7 @@ def test_failed_task_callback_carries_501(live: RunningEmulator, receiver: Recei
 def test_callback_retries_with_backoff_until_the_receiver_accepts(live: RunningEmulator) -> None:
     receiver = Receiver(failures=2)
     try:
-        live.control.set_account("*", callbackRetryDelays=[0.2, 0.4, 0.4])
+        live.control.set_settings(callbackRetryDelays=[0.2, 0.4, 0.4])
         api = Api(live)
         task_id = api.create_ok("nano-banana-2", callback=receiver.url, prompt="retry me")
         live.control.advance(sum(IMAGE_TIMINGS))
@@ -138,7 +138,7 @@ def test_callback_retries_with_backoff_until_the_receiver_accepts(live: RunningE
 def test_callback_gives_up_after_the_last_retry(live: RunningEmulator) -> None:
     receiver = Receiver(failures=99)
     try:
-        live.control.set_account("*", callbackRetryDelays=[0.1, 0.1])
+        live.control.set_settings(callbackRetryDelays=[0.1, 0.1])
         api = Api(live)
         api.create_ok("nano-banana-2", callback=receiver.url, prompt="never accepted")
         live.control.advance(sum(IMAGE_TIMINGS))
@@ -150,7 +150,7 @@ def test_callback_gives_up_after_the_last_retry(live: RunningEmulator) -> None:
 
 
 def test_unreachable_receiver_is_retried(live: RunningEmulator) -> None:
-    live.control.set_account("*", callbackRetryDelays=[0.1, 0.1])
+    live.control.set_settings(callbackRetryDelays=[0.1, 0.1])
     api = Api(live)
     dead = Receiver()
     url = dead.url

@@ -11,12 +11,12 @@ def test_state_round_trip(api: Api) -> None:
     task_id = api.create_ok("nano-banana-2", prompt="kept")
     up = api.post("/api/file-base64-upload", json={"base64Data": base64.b64encode(b"kept bytes").decode(),
                                                    "uploadPath": "s", "fileName": "k.txt"}).json()["data"]
-    ctl.set_account("*", httpStatus="live")
+    ctl.set_settings(httpStatus="live")
     snapshot = ctl.state()
     ctl.reset()
     assert api.get("/api/v1/jobs/recordInfo", params={"taskId": task_id}).status_code == 404
     assert ctl.restore(snapshot) == snapshot
-    assert ctl.account("*")["httpStatus"] == "live"
+    assert ctl.settings()["httpStatus"] == "live"
     assert api.credits() == 100000 - 8
     api.em.control.advance(sum(IMAGE_TIMINGS))
     (url,) = api.result_urls(task_id)

@@ -10,21 +10,21 @@ pytestmark = pytest.mark.usefixtures("no_violations")
 
 def test_settings_are_read_and_written_through_the_star_account(api: Api) -> None:
     ctl = api.em.control
-    assert ctl.account("*") == {"httpStatus": "documented", "maintenance": False, "disabledFeatures": [],
+    assert ctl.settings() == {"httpStatus": "documented", "maintenance": False, "disabledFeatures": [],
                                 "allowedHosts": [], "callbackRetryDelays": None}
-    assert ctl.set_account("*", httpStatus="live")["httpStatus"] == "live"
+    assert ctl.set_settings(httpStatus="live")["httpStatus"] == "live"
     with pytest.raises(RuntimeError, match="400"):
-        ctl.set_account("*", httpStatus="sometimes")
+        ctl.set_settings(httpStatus="sometimes")
     with pytest.raises(RuntimeError, match="400"):
-        ctl.set_account("*", disabledFeatures=["teleport"])
+        ctl.set_settings(disabledFeatures=["teleport"])
     with pytest.raises(RuntimeError, match="400"):
-        ctl.set_account("*", bogus=True)
+        ctl.set_settings(bogus=True)
     ctl.reset()
-    assert ctl.account("*")["httpStatus"] == "documented"
+    assert ctl.settings()["httpStatus"] == "documented"
 
 
 def test_live_status_behaviour_answers_200_with_the_code_in_the_body(api: Api) -> None:
-    api.em.control.set_account("*", httpStatus="live")
+    api.em.control.set_settings(httpStatus="live")
     r = api.http.get("/api/v1/chat/credit", headers={"Authorization": "Bearer wrong"})
     assert r.status_code == 200 and r.json()["code"] == 401 and r.json()["data"] is None
     r = Api(api.em, "poor-token").create("nano-banana-2", prompt="x")
@@ -39,29 +39,29 @@ def test_live_status_behaviour_answers_200_with_the_code_in_the_body(api: Api) -
     # success is unchanged, and the CDN keeps real HTTP statuses
     assert api.get("/api/v1/chat/credit").json()["code"] == 200
     assert api.http.get("/files/f_missing.png").status_code == 404
-    api.em.control.set_account("*", httpStatus="documented")
+    api.em.control.set_settings(httpStatus="documented")
     assert api.http.get("/api/v1/chat/credit").status_code == 401
 
 
 def test_maintenance_is_455_everywhere(api: Api) -> None:
-    api.em.control.set_account("*", maintenance=True)
+    api.em.control.set_settings(maintenance=True)
     for r in (api.get("/api/v1/chat/credit"), api.create("nano-banana-2", prompt="x"),
               api.http.get("/api/v1/chat/credit")):
         assert r.status_code == 455 and r.json()["code"] == 455
     r = api.post("/api/file-url-upload", json={})
     assert r.status_code == 455 and r.json()["success"] is False
-    api.em.control.set_account("*", maintenance=False)
+    api.em.control.set_settings(maintenance=False)
     assert api.credits() == 100000
 
 
 def test_disabled_feature_is_505_for_that_feature_only(api: Api) -> None:
-    api.em.control.set_account("*", disabledFeatures=["createTask"])
+    api.em.control.set_settings(disabledFeatures=["createTask"])
     r = api.create("nano-banana-2", prompt="x")
     assert r.status_code == 505 and r.json()["code"] == 505
     assert api.credits() == 100000
-    api.em.control.set_account("*", disabledFeatures=["*"])
+    api.em.control.set_settings(disabledFeatures=["*"])
     assert api.get("/api/v1/chat/credit").status_code == 505
-    api.em.control.set_account("*", disabledFeatures=[])
+    api.em.control.set_settings(disabledFeatures=[])
     api.create_ok("nano-banana-2", prompt="x")
 
 

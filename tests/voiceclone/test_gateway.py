@@ -253,3 +253,12 @@ def test_file_whose_bytes_are_gone_is_not_found(vc) -> None:
     r = api.http.get(voice["audioUrl"])
     assert r.status_code == 404 and r.json()["code"] == "NOT_FOUND"
     assert api.http.get("/files/nothing.mp3").status_code == 404
+
+
+def test_settings_control_call(vc) -> None:
+    client = vc.client()
+    assert vc.control.settings() == {}
+    assert vc.control.set_settings() == {}
+    r = client.put("/_emulator/settings", json={"maintenance": True})
+    assert r.status_code == 400 and "no switches" in r.json()["error"]
+    assert client.put("/_emulator/settings", json=[1]).status_code == 400

@@ -283,6 +283,19 @@ class KaiBackend(Backend):
             "enabled_endpoints": list(account.enabled_endpoints),
         }
 
+    def settings_view(self) -> dict[str, Any]:
+        return {"maintenance": bool(self.emulator.settings.get("maintenance", False))}
+
+    def put_settings(self, fields: dict[str, Any]) -> dict[str, Any]:
+        """Switches: `maintenance` (true: every call answers 503 service_unavailable)."""
+        for name, value in fields.items():
+            if name != "maintenance":
+                raise ValueError(f"unknown setting {name!r}; known: maintenance")
+            if not isinstance(value, bool):
+                raise ValueError("maintenance must be true or false")
+        self.emulator.settings.update(fields)
+        return self.settings_view()
+
     def account_view(self, token: str) -> dict[str, Any] | None:
         now = self.emulator.clock.now()
         account = self.account(token, now)

@@ -143,10 +143,10 @@ class KieBackend(Backend):
         value = self.emulator.settings.get(name)
         return SWITCHES[name] if value is None else value
 
-    def switches_view(self) -> dict[str, Any]:
+    def settings_view(self) -> dict[str, Any]:
         return {name: self.switch(name) for name in SWITCHES}
 
-    def put_switches(self, fields: dict[str, Any]) -> dict[str, Any]:
+    def put_settings(self, fields: dict[str, Any]) -> dict[str, Any]:
         for name, value in fields.items():
             if name not in SWITCHES:
                 raise ValueError(f"unknown setting {name!r}; known: {', '.join(SWITCHES)}")
@@ -167,7 +167,7 @@ class KieBackend(Backend):
                         for v in value)):
                 raise ValueError("callbackRetryDelays must be a list of at most 20 numbers of seconds")
         self.emulator.settings.update(fields)
-        return self.switches_view()
+        return self.settings_view()
 
     def host_allowed(self, url: str) -> bool:
         host = urlsplit(url).hostname
@@ -188,7 +188,7 @@ class KieBackend(Backend):
 
     def account_view(self, token: str) -> dict[str, Any] | None:
         if token == "*":
-            return self.switches_view()
+            return self.settings_view()
         account = self.state.accounts.get(token)
         if account is None:
             return None
@@ -197,8 +197,6 @@ class KieBackend(Backend):
                 "rateWindowSeconds": account.rateWindowSeconds}
 
     def put_account(self, token: str, fields: dict[str, Any]) -> dict[str, Any]:
-        if token == "*":
-            return self.put_switches(fields)
         allowed = {"credits": int, "webhookHmacKey": str, "rateLimit": int,
                    "rateWindowSeconds": (int, float)}
         for name, value in fields.items():
