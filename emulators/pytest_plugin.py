@@ -157,17 +157,23 @@ def start_emulator(provider_id: str, *, server: bool = False, fixtures_dir: Path
 
 @pytest.fixture
 def emulator_factory() -> Iterator[Callable[..., RunningEmulator]]:
-    """`emulator_factory(provider_id, server=False, fixtures_dir=None)` -> RunningEmulator."""
-    stops: list[Callable[[], None]] = []
+    """`emulator_factory(provider_id, server=False, fixtures_dir=None)` -> RunningEmulator.
+
+    After the test, every response the emulators gave must have matched the provider's contract
+    (pass `contract_check=False` for an emulator whose answers are not to be checked)."""
+    started: list[tuple[RunningEmulator, Callable[[], None]]] = []
 
     def make(provider_id: str, **kwargs: Any) -> RunningEmulator:
         running, stop = start_emulator(provider_id, **kwargs)
-        stops.append(stop)
+        started.append((running, stop))
         return running
 
     yield make
-    for stop in reversed(stops):
+    violations = [e for running, _ in started if running.emulator.contract_check
+                  for e in running.emulator.journal.as_json() if e["violations"]]
+    for _, stop in reversed(started):
         stop()
+    assert not violations, f"responses that do not match the contract: {violations[:5]}"
 
 
 @pytest.fixture

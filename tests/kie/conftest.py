@@ -67,11 +67,3 @@ def kie(emulator_factory: Any) -> RunningEmulator:
 @pytest.fixture
 def api(kie: RunningEmulator) -> Api:
     return Api(kie)
-
-
-@pytest.fixture
-def no_violations(kie: RunningEmulator) -> Any:
-    """After the test: every response the emulator gave matched the contract."""
-    yield
-    bad = kie.control.violations()
-    assert not bad, bad

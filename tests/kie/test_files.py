@@ -12,8 +12,6 @@ from emulators.media.image import make_image
 from emulators.media.sniff import sniff
 from tests.kie.conftest import IMAGE_TIMINGS, Api
 
-pytestmark = pytest.mark.usefixtures("no_violations")
-
 PNG = make_image(64, 48, fmt="png", seed="upload")
 DAY = 86400
 

@@ -5,8 +5,6 @@ import pytest
 
 from tests.kie.conftest import Api
 
-pytestmark = pytest.mark.usefixtures("no_violations")
-
 
 def test_settings_are_read_and_written_through_the_star_account(api: Api) -> None:
     ctl = api.em.control

@@ -9,8 +9,6 @@ from emulators.media.probe import probe
 from emulators.media.sniff import sniff
 from tests.kie.conftest import AUDIO_TIMINGS, IMAGE_TIMINGS, VIDEO_TIMINGS, Api
 
-pytestmark = pytest.mark.usefixtures("no_violations")
-
 
 def test_credit_balance(api: Api) -> None:
     r = api.get("/api/v1/chat/credit")

@@ -62,11 +62,3 @@ def kitta(emulator_factory: Any) -> RunningEmulator:
 @pytest.fixture
 def api(kitta: RunningEmulator) -> Api:
     return Api(kitta)
-
-
-@pytest.fixture
-def no_violations(kitta: RunningEmulator) -> Any:
-    """After the test: every response the emulator gave matched the contract."""
-    yield
-    bad = kitta.control.violations()
-    assert not bad, bad

@@ -8,8 +8,6 @@ from emulators.media.audio import make_test_audio
 from emulators.media.image import make_image
 from tests.kitta.conftest import Api
 
-pytestmark = pytest.mark.usefixtures("no_violations")
-
 
 @pytest.fixture(scope="module")
 def wav() -> bytes:

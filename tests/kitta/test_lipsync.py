@@ -11,7 +11,6 @@ from emulators.media.audio import speech_duration
 from emulators.media.probe import probe
 from tests.kitta.conftest import Api
 
-pytestmark = pytest.mark.usefixtures("no_violations")
 FAIL_VIDEO = "https://example.com/EMULATOR_FAIL.mp4"
 
 

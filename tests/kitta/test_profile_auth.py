@@ -6,7 +6,6 @@ import pytest
 
 from tests.kitta.conftest import Api
 
-pytestmark = pytest.mark.usefixtures("no_violations")
 PROFILE = "/api/open/profile"
 
 

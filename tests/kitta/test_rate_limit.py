@@ -1,11 +1,8 @@
 """429 for the rate limit and for too few credits, told apart by `code`; honest headers."""
 from __future__ import annotations
 
-import pytest
 
 from tests.kitta.conftest import Api
-
-pytestmark = pytest.mark.usefixtures("no_violations")
 
 
 def test_rate_limit_then_window_reset(kitta) -> None:

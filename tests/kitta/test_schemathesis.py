@@ -17,7 +17,6 @@ from emulators.engine.provider import CONTRACTS_DIR
 from emulators.pytest_plugin import RunningEmulator, start_emulator
 
 
-
 @schemathesis.serializer("application/msgpack")
 def _msgpack(ctx: Any, value: Any) -> bytes:
     return msgpack.packb(_packable(value))

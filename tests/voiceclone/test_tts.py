@@ -10,8 +10,6 @@ import pytest
 from emulators.media.audio import SAMPLE_RATE
 from tests.voiceclone.conftest import ARIA, MEI, PRIVATE_SYSTEM, Api
 
-pytestmark = pytest.mark.usefixtures("no_violations")
-
 
 def test_tts_charges_one_credit_per_utf8_byte_and_answers_processing(api: Api) -> None:
     before = api.credits()["credits"]

@@ -10,8 +10,6 @@ from emulators.media.audio import make_test_audio
 from emulators.media.video import make_video
 from tests.voiceclone.conftest import Api
 
-pytestmark = pytest.mark.usefixtures("no_violations")
-
 MB20 = 20 * 1024 * 1024
 
 

@@ -8,8 +8,6 @@ import pytest
 from emulators.media.audio import make_test_audio
 from tests.voiceclone.conftest import Api
 
-pytestmark = pytest.mark.usefixtures("no_violations")
-
 
 @pytest.fixture
 def seven_voices(vc, api: Api) -> list[dict]:

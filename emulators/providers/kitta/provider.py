@@ -78,5 +78,4 @@ async def _body_token(call: Call) -> str | None:
     return token.strip() or None if isinstance(token, str) else None
 
 
-
 PROVIDER = KittaProvider()

@@ -69,5 +69,4 @@ class KreadoProvider(Provider):
         return error("10001")
 
 
-
 PROVIDER = KreadoProvider()

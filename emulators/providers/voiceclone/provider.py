@@ -61,5 +61,4 @@ class VoiceCloneProvider(Provider):
         return error("INTERNAL_ERROR")
 
 
-
 PROVIDER = VoiceCloneProvider()
