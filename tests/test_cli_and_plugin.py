@@ -140,3 +140,20 @@ def test_fixtures_folder_replaces_the_seed(emulator_factory, tmp_path: Path) -> 
     assert client.get("/api/v1/credits", headers=AUTH).status_code == 401
     em.control.reset()  # a reset goes back to these fixtures, not the shipped ones
     assert client.get("/api/v1/credits", headers={"Authorization": "Bearer my-token"}).status_code == 200
+
+
+def test_factory_fails_a_test_whose_emulator_answered_off_contract(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile('''
+        def test_off_contract(emulator_factory):
+            em = emulator_factory("voiceclone")
+            em.emulator.backend.credits = lambda account: {"credits": "lots"}  # breaks the shape
+            assert em.client().get("/api/v1/credits", headers={"Authorization": "Bearer test-token"}).status_code == 200
+
+        def test_unchecked(emulator_factory):
+            em = emulator_factory("voiceclone", contract_check=False)
+            em.emulator.backend.credits = lambda account: {"credits": "lots"}
+            assert em.client().get("/api/v1/credits", headers={"Authorization": "Bearer test-token"}).status_code == 200
+    ''')
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2, errors=1)
+    result.stdout.fnmatch_lines(["*responses that do not match the contract*credits*"])

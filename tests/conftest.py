@@ -1,0 +1,1 @@
+pytest_plugins = ["pytester"]  # tests of the emulators pytest plugin run inner pytest sessions
