@@ -6,7 +6,7 @@ import pytest
 from tests.kie.conftest import Api
 
 
-def test_settings_are_read_and_written_through_the_star_account(api: Api) -> None:
+def test_settings_are_read_and_written_through_the_control_api(api: Api) -> None:
     ctl = api.em.control
     assert ctl.settings() == {"httpStatus": "documented", "maintenance": False, "disabledFeatures": [],
                                 "allowedHosts": [], "callbackRetryDelays": None}
