@@ -313,7 +313,7 @@ class KieBackend(Backend):
             "resultJson": result,
             "failCode": FAIL_CODE if state == "fail" else None,
             "failMsg": FAIL_MSG if state == "fail" else None,
-            "costTime": _ms(entered) - _ms(task.createdAt) if done else None,
+            "costTime": _ms(entered - task.createdAt) if done else None,  # one rounding, not two
             "completeTime": _ms(entered) if done else None,
             "createTime": _ms(task.createdAt), "updateTime": _ms(entered),
         }
