@@ -308,14 +308,18 @@ class KieBackend(Backend):
             urls = [self.emulator.file_url(base_url, self.emulator.state.files[f])
                     for f in task.files if f in self.emulator.state.files]
             result = json.dumps({"resultUrls": urls}, separators=(",", ":"))
+        # Times in ms from one rounding of the creation time, so that
+        # completeTime - createTime == costTime exactly.
+        created = _ms(task.createdAt)
+        updated = created + _ms(entered - task.createdAt)
         return {
             "taskId": task.id, "model": task.model, "state": state, "param": task.param,
             "resultJson": result,
             "failCode": FAIL_CODE if state == "fail" else None,
             "failMsg": FAIL_MSG if state == "fail" else None,
-            "costTime": _ms(entered - task.createdAt) if done else None,  # one rounding, not two
-            "completeTime": _ms(entered) if done else None,
-            "createTime": _ms(task.createdAt), "updateTime": _ms(entered),
+            "costTime": updated - created if done else None,
+            "completeTime": updated if done else None,
+            "createTime": created, "updateTime": updated,
         }
 
     def on_job_finished(self, job: Job, now: float) -> None:
