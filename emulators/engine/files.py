@@ -7,6 +7,7 @@ a recipe and rendered on first download, then cached.
 """
 from __future__ import annotations
 
+import atexit
 import hashlib
 import os
 import secrets
@@ -39,7 +40,10 @@ class BlobStore:
     """Content-addressed bytes on disk."""
 
     def __init__(self, root: Path | None = None) -> None:
-        self.root = Path(root) if root else Path(tempfile.mkdtemp(prefix="emulators-blobs-"))
+        if root is None:  # a temporary store lives as long as the process
+            root = Path(tempfile.mkdtemp(prefix="emulators-blobs-"))
+            atexit.register(shutil.rmtree, root, ignore_errors=True)
+        self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
 
     def path(self, digest: str) -> Path:
