@@ -3,6 +3,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from emulators.engine.files import FileRecord
+
+
+def speech_of(record: FileRecord | None) -> dict[str, str]:
+    """Recipe fields that make a video speak what a generated speech file says (a lip-sync
+    result carries the audio it was made from); empty for any other file."""
+    recipe = record.recipe if record is not None else None
+    if not recipe or recipe.get("kind") != "speech":
+        return {}
+    return {"speech": recipe["text"], "voice": recipe.get("voice", "")}
+
 
 def render(recipe: dict[str, Any]) -> bytes:
     kind = recipe["kind"]
@@ -15,7 +26,8 @@ def render(recipe: dict[str, Any]) -> bytes:
 
         return make_video(recipe["duration"], recipe.get("width", 640), recipe.get("height", 360),
                           fmt=recipe.get("format", "mp4"), with_audio=recipe.get("with_audio", False),
-                          seed=recipe.get("seed", ""))
+                          seed=recipe.get("seed", ""), speech=recipe.get("speech", ""),
+                          voice=recipe.get("voice", ""))
     if kind == "image":
         from emulators.media.image import make_image
 

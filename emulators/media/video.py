@@ -16,7 +16,15 @@ from typing import Any
 
 import av
 
-from .audio import _MUX_OPTIONS, _frames, _setup_audio_stream, _write_faststart, bytes_cache, tone_pcm
+from .audio import (
+    _MUX_OPTIONS,
+    _frames,
+    _setup_audio_stream,
+    _write_faststart,
+    bytes_cache,
+    synthesize_pcm,
+    tone_pcm,
+)
 from .image import make_image
 
 __all__ = ["VIDEO_FORMATS", "make_thumbnail", "make_video"]
@@ -75,12 +83,14 @@ def _setup_video(out: Any, fmt: str, width: int, height: int, fps: int) -> Any:
 
 @bytes_cache(max_entries=64, max_bytes=128 << 20)
 def make_video(duration: float, width: int = 640, height: int = 360, *, fmt: str = "mp4", fps: int = 5,
-               with_audio: bool = False, seed: str = "") -> bytes:
+               with_audio: bool = False, seed: str = "", speech: str = "", voice: str = "") -> bytes:
     """A real video: 'mp4' / 'mov' (H.264 ultrafast, yuv420p, moov first) or 'webm'
     (VP8 realtime).  round(duration * fps) frames (>= 1), so the probed duration is
     within half a frame of `duration`; odd width/height are rounded up to even.
     with_audio adds a 440 Hz mono tone of exactly `duration` (48 kHz; AAC in
-    mp4/mov, Opus in webm).  Deterministic; cached (LRU, bounded by count and size).
+    mp4/mov, Opus in webm); `speech` instead adds that text as the synthesizer speaks it
+    (voice `voice`), cut or padded with silence to `duration` (a lip-sync result carries the
+    speech it was made from).  Deterministic; cached (LRU, bounded by count and size).
     """
     if fmt not in VIDEO_FORMATS:
         raise ValueError(f"unknown video format {fmt!r}; expected one of {VIDEO_FORMATS}")
@@ -90,7 +100,13 @@ def make_video(duration: float, width: int = 640, height: int = 360, *, fmt: str
     if not (0 < width <= _MAX_SIDE and 0 < height <= _MAX_SIDE):
         raise ValueError(f"video size must be 1..{_MAX_SIDE} per side")
     n_frames = max(1, round(duration * fps))
-    pcm = tone_pcm(duration, 440, _AUDIO_RATE) if with_audio else b""
+    if speech:
+        with_audio = True
+        size = 2 * round(duration * _AUDIO_RATE)
+        pcm = synthesize_pcm(speech, sample_rate=_AUDIO_RATE, voice_seed=voice)[:size]
+        pcm += b"\x00" * (size - len(pcm))
+    else:
+        pcm = tone_pcm(duration, 440, _AUDIO_RATE) if with_audio else b""
 
     def write(target: Any, options: dict[str, str]) -> None:
         with av.open(target, "w", format=fmt, options={**_MUX_OPTIONS, **options}) as out:

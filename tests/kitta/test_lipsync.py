@@ -10,6 +10,7 @@ import pytest
 from emulators.media.audio import speech_duration
 from emulators.media.probe import probe
 from tests.kitta.conftest import Api
+from tests.media_checks import quiet_share
 
 FAIL_VIDEO = "https://example.com/EMULATOR_FAIL.mp4"
 
@@ -59,8 +60,11 @@ def test_price_and_length_follow_an_emulator_served_audio(kitta, api: Api) -> No
     kitta.control.advance(120)
     t = api.task(data["id"])
     assert t["status"] == "completed"
-    info = probe(api.http.get(t["result_url"]).content)
+    video = api.http.get(t["result_url"]).content
+    info = probe(video)
     assert abs(info.duration - seconds) < 0.5
+    _, quiet = quiet_share(video)  # the result speaks the submitted speech, not a steady tone
+    assert 0.05 < quiet < 0.9
 
 
 def test_fail_marker_fails_and_refunds(kitta, api: Api) -> None:

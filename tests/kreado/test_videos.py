@@ -5,6 +5,7 @@ import re
 
 from emulators.media.probe import probe
 from tests.kreado.conftest import BAD, DOC_AUDIO, DOC_VIDEO, Api
+from tests.media_checks import quiet_share
 
 TIME = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$")
 
@@ -109,6 +110,8 @@ def test_tts_audio_feeds_a_video_task(api: Api, kr) -> None:
     kr.control.advance(60)
     detail = api.ok("/video/v3/list", {"pageIndex": 1, "pageSize": 1})["data"][0]
     assert detail["audioUrl"] == tts["audioUrl"]
+    _, quiet = quiet_share(api.http.get(detail["videoUrl"]).content)
+    assert 0.05 < quiet < 0.9  # the video speaks the TTS text (pauses and sound), not a steady tone
     assert api.system_task(audio={"audioUrl": tts["audioUrl"], "audioId": 42})["code"] == "10009"
 
 

@@ -38,6 +38,7 @@ from emulators.media import (
 )
 from emulators.media import audio as audio_mod
 from emulators.media import video as video_mod
+from tests.media_checks import quiet_share
 
 SENTENCE = "Hello there! This is a deterministic emulator voice, speaking plainly."
 
@@ -600,3 +601,16 @@ def test_speech_duration_fast_path_agrees_with_the_per_character_rule(text: str)
 
     per_character = max(audio._BASE_MS + sum(audio._char_ms(ch) for ch in text), audio._MIN_MS) / 1000
     assert audio.speech_duration(text) == per_character
+
+
+def test_video_can_carry_speech_instead_of_a_tone() -> None:
+    tone = make_video(3.0, 64, 64, with_audio=True, seed="s")
+    speech = make_video(3.0, 64, 64, speech="Hello there. How are you today?", voice="v", seed="s")
+    tone_seconds, tone_quiet = quiet_share(tone)
+    speech_seconds, speech_quiet = quiet_share(speech)
+    assert abs(speech_seconds - 3.0) < 0.1 and abs(tone_seconds - 3.0) < 0.1
+    assert tone_quiet == 0  # a steady tone
+    assert 0.05 < speech_quiet < 0.9  # speech has pauses (lead-in, word gaps, punctuation) and sound
+    padded = make_video(4.0, 64, 64, speech="Hi.", seed="s")  # short speech, padded with silence
+    seconds, quiet = quiet_share(padded)
+    assert abs(seconds - 4.0) < 0.1 and quiet > 0.7

@@ -17,6 +17,7 @@ import yaml
 from emulators.engine.jobs import Job, JobKind, carries_fail_marker
 from emulators.engine.ledger import InsufficientFunds, Wallet
 from emulators.engine.provider import Backend
+from emulators.engine.render import speech_of
 from emulators.media.audio import speech_duration
 
 LIP_SYNC_JOB = JobKind("lipsync", phases=("pending", "processing"), success="completed", failure="failed")
@@ -239,7 +240,8 @@ class KittaBackend(Backend):
             except InsufficientFunds as exc:
                 raise NotEnough("credits", exc.available, exc.needed) from None
             recipe = {"kind": "video", "duration": round(seconds, 2), "width": 640, "height": 360,
-                      "format": "mp4", "with_audio": True, "seed": task_id}
+                      "format": "mp4", "with_audio": True, "seed": task_id,
+                      **speech_of(self.emulator.file_from_url(audio_url))}
             record = self.emulator.add_generated(recipe, "mp4", owner=account.token)
             durations = [timings["lip_sync_pending_seconds"],
                          timings["lip_sync_processing_base_seconds"]

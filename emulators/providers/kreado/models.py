@@ -18,6 +18,7 @@ import yaml
 from emulators.engine.jobs import Job, JobKind, carries_fail_marker
 from emulators.engine.ledger import InsufficientFunds, Wallet
 from emulators.engine.provider import Backend
+from emulators.engine.render import speech_of
 from emulators.media.audio import speech_duration
 from emulators.providers.kreado.exceptions import TWEPOCH_MS, KreadoError
 
@@ -525,7 +526,8 @@ class KreadoBackend(Backend):
                              "mp3", owner=account.token).id
         w, h = fit(width, height, st.settings.render_max_side)
         video = gen({"kind": "video", "duration": round(seconds, 3), "width": w, "height": h, "format": "mp4",
-                     "with_audio": True, "seed": job_id}, "mp4", owner=account.token)
+                     "with_audio": True, "seed": job_id,
+                     **speech_of(self.emulator.state.files.get(audio_file))}, "mp4", owner=account.token)
         thumb = gen({"kind": "image", "width": w, "height": h, "format": "png", "seed": job_id}, "png",
                     owner=account.token)
         t = st.settings.timings
