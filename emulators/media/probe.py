@@ -30,6 +30,7 @@ _DEMUXERS = {
     "m4a": "mov",
     "mp4": "mov",
     "mov": "mov",
+    "avi": "avi",
     "aac": "aac",
     "png": "png_pipe",
     "jpeg": "jpeg_pipe",

@@ -26,6 +26,7 @@ MIME_TYPES: dict[str, str] = {
     # video
     "mp4": "video/mp4",
     "mov": "video/quicktime",
+    "avi": "video/x-msvideo",
     "webm": "video/webm",
     "mkv": "video/x-matroska",
     # images
@@ -56,7 +57,7 @@ def mime_type(fmt: str | None, default: str = "application/octet-stream") -> str
 def sniff(head: bytes) -> str | None:
     """Return the format id of `head` (a file's leading bytes) or None.
 
-    Ids: 'mp3' 'wav' 'webm' 'mkv' 'ogg' 'flac' 'm4a' 'mp4' 'mov' 'aac' 'png' 'jpeg'
+    Ids: 'mp3' 'wav' 'webm' 'mkv' 'ogg' 'flac' 'm4a' 'mp4' 'mov' 'avi' 'aac' 'png' 'jpeg'
     'webp' 'gif' 'bmp' 'pdf' 'zip', plus 'avif'/'heic' (ISO BMFF still images, so
     they are not mistaken for mp4).  Only the first HEAD_SIZE bytes matter.
     """
@@ -66,7 +67,7 @@ def sniff(head: bytes) -> str | None:
     if h.startswith(b"ID3") and len(h) >= 10 and h[3] < 0xFF:
         return "mp3"  # ID3v2 tag; it is in practice only ever put in front of MP3
     if h[:4] in (b"RIFF", b"RF64") and len(h) >= 12:
-        return {b"WAVE": "wav", b"WEBP": "webp"}.get(h[8:12])
+        return {b"WAVE": "wav", b"WEBP": "webp", b"AVI ": "avi"}.get(h[8:12])
     if h.startswith(b"\x1a\x45\xdf\xa3"):
         return "webm" if _ebml_doctype(h) == b"webm" else "mkv"
     if h.startswith(b"OggS"):

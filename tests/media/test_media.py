@@ -125,7 +125,7 @@ def test_sniff_magic_bytes(name: str) -> None:
         b"\xff\xff\xff\xff" * 8,  # sync bits but reserved bitrate/samplerate
         b"\xff\xfb\xf0\x64" + bytes(8),  # MPEG frame with bitrate index 15 (invalid)
         b"\xff\xea\x90\x64" + bytes(8),  # MPEG frame with version 01 (reserved)
-        b"RIFF\x24\x00\x00\x00AVI LIST",
+        b"RIFF\x24\x00\x00\x00AVIX",  # a RIFF type that is none of ours
         b"\x1a\x45",
         b'{"json": true}',
     ],
@@ -614,3 +614,19 @@ def test_video_can_carry_speech_instead_of_a_tone() -> None:
     padded = make_video(4.0, 64, 64, speech="Hi.", seed="s")  # short speech, padded with silence
     seconds, quiet = quiet_share(padded)
     assert abs(seconds - 4.0) < 0.1 and quiet > 0.7
+
+
+def test_avi_is_sniffed_and_probed() -> None:
+    assert sniff(b"RIFF\x24\x00\x00\x00AVI LIST") == "avi"
+    buf = io.BytesIO()
+    with av.open(buf, "w", format="avi") as out:
+        stream = out.add_stream("mpeg4", rate=5)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        for _ in range(10):
+            out.mux(stream.encode(av.VideoFrame(64, 48, "yuv420p")))
+        out.mux(stream.encode(None))
+    data = buf.getvalue()
+    info = probe(data)
+    assert sniff(data) == "avi" and info is not None
+    assert (info.format, info.has_video, info.has_audio) == ("avi", True, False)
+    assert abs(info.duration - 2.0) < 0.3

@@ -233,12 +233,6 @@ def _read_upload(account: Account, upload: UploadFile, field: str) -> bytes:
     return upload.file.read()
 
 
-def _sniff(data: bytes) -> str | None:
-    if data[:4] == b"RIFF" and data[8:12] == b"AVI ":
-        return "avi"
-    return sniff(data[:64])
-
-
 # -- POST /api/v1/audio/transcriptions --------------------------------------------------------------
 async def transcriptions(call: Call) -> Response:
     backend = _backend(call)
@@ -251,7 +245,7 @@ async def transcriptions(call: Call) -> Response:
         if not isinstance(upload, UploadFile):
             raise invalid("The file field must be a file.", "file")
         data = _read_upload(account, upload, "file")
-        fmt = _sniff(data)
+        fmt = sniff(data[:64])
         if fmt not in AUDIO_FORMATS:
             raise invalid(f"The file field must be a file of type: {', '.join(AUDIO_FORMATS)}.", "file")
         requested = _form_text(form, "model")
@@ -271,7 +265,7 @@ async def transcriptions(call: Call) -> Response:
             raise invalid("The selected response_format is invalid.", "response_format")
         temperature = _form_number(form, "temperature", 0, 1) or 0.0
         _fail_marker(call, prompt, upload.filename)
-        info = await asyncio.get_running_loop().run_in_executor(None, _probe, data, fmt)
+        info = await asyncio.get_running_loop().run_in_executor(None, probe, data)
         if info is None:
             raise invalid("The file could not be decoded as audio or video.", "file")
         if not info.has_audio or not info.duration:
@@ -293,37 +287,3 @@ async def transcriptions(call: Call) -> Response:
     if response_format == "srt":
         return PlainTextResponse(transcribe.srt(segs))
     return Response(transcribe.vtt(segs), media_type="text/vtt; charset=utf-8")
-
-
-def _probe(data: bytes, fmt: str) -> Any:
-    if fmt == "avi":
-        return _probe_avi(data)
-    return probe(data)
-
-
-def _probe_avi(data: bytes) -> Any:
-    """AVI is not in emulators.media.probe: the same checks through PyAV's avi demuxer."""
-    import io
-
-    import av
-
-    from emulators.media.probe import MediaInfo
-
-    try:
-        with av.open(io.BytesIO(data), "r", format="avi") as container:
-            audios = list(container.streams.audio)
-            videos = list(container.streams.video)
-            duration = container.duration / av.time_base if container.duration else None
-            if audios:
-                frame = None
-                for n, packet in enumerate(container.demux(audios[0])):
-                    frame = next(iter(packet.decode()), None)
-                    if frame is not None or n > 64:
-                        break
-                if frame is None:
-                    return None
-            elif not videos:
-                return None
-            return MediaInfo("avi", len(data), duration, None, None, bool(audios), bool(videos))
-    except Exception:  # noqa: BLE001 - hostile input: not media
-        return None
