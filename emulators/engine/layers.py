@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-
 if TYPE_CHECKING:
     from emulators.engine.emulator import Emulator
 

@@ -7,6 +7,7 @@ Everything else (clock, jobs, ledger, limits, faults, journal, control API) is t
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -24,6 +25,15 @@ if TYPE_CHECKING:
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CONTRACTS_DIR = REPO_ROOT / "contracts"
 FIXTURES_DIR = REPO_ROOT / "fixtures"
+
+
+@dataclass
+class PriceSettings:
+    """The usual fixture `settings.yaml` of a provider: prices, limits and job timings (data)."""
+
+    prices: dict[str, float]
+    limits: dict[str, int]
+    timings: dict[str, float]
 
 
 class Backend(ABC):

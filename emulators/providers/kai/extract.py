@@ -9,8 +9,8 @@ legacy Word files.
 from __future__ import annotations
 
 import io
-import logging
 import json
+import logging
 import re
 import zipfile
 from dataclasses import dataclass

@@ -16,7 +16,7 @@ import yaml
 
 from emulators.engine.jobs import Job, JobKind, carries_fail_marker
 from emulators.engine.ledger import InsufficientFunds, Wallet
-from emulators.engine.provider import Backend
+from emulators.engine.provider import Backend, PriceSettings
 from emulators.engine.render import speech_of
 from emulators.media.audio import speech_duration
 
@@ -75,15 +75,8 @@ class LipSyncTask:
 
 
 @dataclass
-class Settings:
-    prices: dict[str, float]
-    limits: dict[str, int]
-    timings: dict[str, float]
-
-
-@dataclass
 class KittaState:
-    settings: Settings
+    settings: PriceSettings
     accounts: dict[str, Account] = field(default_factory=dict)
     voices: dict[str, VoiceModel] = field(default_factory=dict)
     tasks: dict[str, LipSyncTask] = field(default_factory=dict)
@@ -102,7 +95,7 @@ class KittaBackend(Backend):
     @classmethod
     def seed(cls, emulator: Any, fixtures: Path) -> KittaBackend:
         raw = yaml.safe_load((fixtures / "settings.yaml").read_text())
-        settings = Settings(prices={k: float(v) for k, v in raw["prices"].items()},
+        settings = PriceSettings(prices={k: float(v) for k, v in raw["prices"].items()},
                             limits={k: int(v) for k, v in raw["limits"].items()},
                             timings={k: float(v) for k, v in raw["timings"].items()})
         backend = cls(emulator, KittaState(settings=settings))

@@ -1,7 +1,6 @@
 """Kitta AI: authentication (header or body token), rate limiting and headers."""
 from __future__ import annotations
 
-
 from starlette.responses import Response
 
 from emulators.engine.errors import ProviderError

@@ -4,7 +4,6 @@ Every API answer is HTTP 200 with {"code", "message", "data", "requestId"}, erro
 """
 from __future__ import annotations
 
-
 from starlette.responses import Response
 
 from emulators.engine.errors import ProviderError

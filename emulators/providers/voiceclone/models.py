@@ -17,7 +17,7 @@ import yaml
 from emulators.engine.clock import iso, parse_iso, start_of_next_month
 from emulators.engine.jobs import Job, JobKind, carries_fail_marker
 from emulators.engine.ledger import Wallet
-from emulators.engine.provider import Backend
+from emulators.engine.provider import Backend, PriceSettings
 from emulators.media.audio import speech_duration
 
 VOICE_JOB = JobKind("voice", phases=("PROCESSING",), success="COMPLETED", failure="FAILED")
@@ -86,15 +86,8 @@ class Speech:
 
 
 @dataclass
-class Settings:
-    prices: dict[str, int]
-    limits: dict[str, int]
-    timings: dict[str, float]
-
-
-@dataclass
 class VoiceCloneState:
-    settings: Settings
+    settings: PriceSettings
     accounts: dict[str, Account] = field(default_factory=dict)
     voices: dict[str, Voice] = field(default_factory=dict)
     speeches: dict[str, Speech] = field(default_factory=dict)
@@ -120,7 +113,7 @@ class VoiceCloneBackend(Backend):
     @classmethod
     def seed(cls, emulator: Any, fixtures: Path) -> VoiceCloneBackend:
         settings = yaml.safe_load((fixtures / "settings.yaml").read_text())
-        state = VoiceCloneState(settings=Settings(**settings))
+        state = VoiceCloneState(settings=PriceSettings(**settings))
         backend = cls(emulator, state)
         for token, spec in yaml.safe_load((fixtures / "accounts.yaml").read_text())["accounts"].items():
             backend.put_account(token, spec)

@@ -20,10 +20,10 @@ from emulators.providers.voiceclone.exceptions import (
 )
 from emulators.providers.voiceclone.models import (
     FORMATS,
-    NotFound,
     SORT_FIELDS,
     VOICE_STATUSES,
     VOICE_TYPES,
+    NotFound,
     Speech,
     VoiceCloneBackend,
 )
