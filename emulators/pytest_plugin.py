@@ -117,14 +117,15 @@ class RunningEmulator:
 
 
 def start_emulator(provider_id: str, *, server: bool = False, fixtures_dir: Path | None = None,
-                   contract_check: bool = True) -> tuple[RunningEmulator, Callable[[], None]]:
-    """Starts one emulator; returns it and a function that stops it."""
+                   contract_check: bool = True, audit: bool = True) -> tuple[RunningEmulator, Callable[[], None]]:
+    """Starts one emulator; returns it and a function that stops it. `audit` checks after every
+    request that each change of state went through the store (a test fails otherwise)."""
     from emulators import providers
     from emulators.engine.emulator import Emulator
     from emulators.server import ThreadedServer
 
     emulator = Emulator(providers.get(provider_id), fixtures_dir=fixtures_dir,
-                        contract_check=contract_check)
+                        contract_check=contract_check, audit=audit)
     if server:
         threaded = ThreadedServer(emulator).start()
         url = threaded.url
@@ -171,9 +172,11 @@ def emulator_factory() -> Iterator[Callable[..., RunningEmulator]]:
     yield make
     violations = [e for running, _ in started if running.emulator.contract_check
                   for e in running.emulator.journal.as_json() if e["violations"]]
+    unaudited = [f for running, _ in started for f in running.emulator.audit_failures]
     for _, stop in reversed(started):
         stop()
     assert not violations, f"responses that do not match the contract: {violations[:5]}"
+    assert not unaudited, f"state changed without going through the store: {unaudited[:5]}"
 
 
 @pytest.fixture

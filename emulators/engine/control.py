@@ -5,7 +5,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from emulators.engine.faults import parse_rule
@@ -26,13 +26,26 @@ class ControlError(Exception):
 
 
 async def handle(emulator: Emulator, scope: Scope, receive: Receive, send: Send) -> None:
+    """One control call as one unit of work: all of it takes effect, or none of it."""
     request = Request(scope, receive)
     parts = scope["path"][len(PREFIX):].strip("/").split("/", 1)
     resource, rest = parts[0], (parts[1] if len(parts) > 1 else "")
+    if (scope["method"], resource, rest) == ("GET", "state", ""):
+        stream = StreamingResponse(emulator.snapshot_stream(), media_type="application/json")
+        await stream(scope, receive, send)
+        return
+    store = emulator.store
+    unit = store.begin()
     try:
         status, body = await _dispatch(emulator, request, scope["method"], resource, rest)
+        with emulator.lock:
+            store.commit(unit)
     except ControlError as err:
+        store.abort(unit)
         status, body = err.status, {"error": err.message}
+    except BaseException:
+        store.abort(unit)
+        raise
     await JSONResponse(body, status_code=status)(scope, receive, send)
 
 
@@ -103,9 +116,7 @@ async def _dispatch(em: Emulator, request: Request, method: str, resource: str,
             if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
                 raise ControlError(400, "advance_seconds must be a number")
             try:
-                with em.lock:
-                    em.clock.advance(float(seconds))
-                    em.settle(em.clock.now())
+                em.advance_clock(float(seconds))
             except ValueError as exc:
                 raise ControlError(400, str(exc)) from None
             return 200, em.clock.as_json()

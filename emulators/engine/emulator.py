@@ -11,9 +11,12 @@ import asyncio
 import logging
 import math
 import threading
+import dataclasses
+import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, AsyncIterator, BinaryIO, Iterable
 
 from starlette.datastructures import Headers
 from starlette.requests import Request
@@ -30,11 +33,12 @@ from emulators.engine.jobs import Job, JobKind, Scheduler
 from emulators.engine.journal import Journal
 from emulators.engine.layers import FaultLayer, JournalLayer
 from emulators.engine.ledger import LedgerEntry, Wallet
-from emulators.engine.provider import FIXTURES_DIR, Provider
+from emulators.engine.provider import FIXTURES_DIR, Backend, Provider
 from emulators.engine.ratelimit import ConcurrencySlots, RateLimiter
-from emulators.engine.render import render
+from emulators.engine.render import RECIPE_KINDS, render
 from emulators.engine.routing import Router
 from emulators.engine.serde import from_json, to_json
+from emulators.engine.store import ABSENT, AuditError, SnapshotCursor, Sink, StateRoot, Store, Table
 
 log = logging.getLogger("emulators")
 
@@ -42,20 +46,22 @@ FILES_PREFIX = "/files/"
 
 
 @dataclass
-class EngineState:
-    """The engine's part of a snapshot; the provider's part is its backend's `State`."""
+class EngineState(StateRoot):
+    """The engine's part of a snapshot; the provider's part is its backend's `State`.
+    Dict fields are tables of the store (see store.py)."""
 
     clock_offset: float = 0.0
+    settings: dict[str, Any] = field(default_factory=dict)  # a provider's switches (maintenance, ...)
     jobs: dict[str, Job] = field(default_factory=dict)
     files: dict[str, FileRecord] = field(default_factory=dict)
-    ledger: list[LedgerEntry] = field(default_factory=list)
+    ledger: dict[str, LedgerEntry] = field(default_factory=dict)  # "1", "2", ... in order
     rate_windows: dict[str, list[float]] = field(default_factory=dict)
 
 
 class Emulator:
     def __init__(self, provider: Provider, *, fixtures_dir: Path | None = None,
                  blob_dir: Path | None = None, contract_check: bool = False,
-                 ticker_seconds: float = 0.5) -> None:
+                 ticker_seconds: float = 0.5, sink: Sink | None = None, audit: bool = False) -> None:
         self.provider = provider
         self.fixtures_dir = (fixtures_dir or FIXTURES_DIR) / provider.id
         self.lock = threading.RLock()
@@ -66,50 +72,162 @@ class Emulator:
         self.slots = ConcurrencySlots()
         self.contract_check = contract_check
         self.ticker_seconds = ticker_seconds
-        self.settings: dict[str, Any] = {}  # switches a provider reads (maintenance, ...)
+        self.store = Store(provider.id)
+        self.store.audit = audit
+        self.store.sink = sink
+        self.audit_failures: list[str] = []  # audit mode: writes that skipped touch()
         files = Endpoint("GET", FILES_PREFIX + "{file_id}", _serve_file, "files.get", auth=False)
-        self.router = Router([*provider.endpoints, files])
+        files_head = Endpoint("HEAD", FILES_PREFIX + "{file_id}", _serve_file, "files.head", auth=False)
+        self.router = Router([*provider.endpoints, files, files_head])
         self.app = self._build_stack()
         self.reset()
 
+    @property
+    def settings(self) -> dict[str, Any]:
+        """The provider's emulator-wide switches (a table of the engine state)."""
+        return self.state.settings
+
     # -- state ---------------------------------------------------------------------------------
     def reset(self) -> None:
+        """Back to the seeded fixtures and real time (also what the sink holds)."""
         with self.lock:
-            self.clock.reset()
-            self.state = EngineState()
-            self.limiter = RateLimiter(self.state.rate_windows)
-            self.scheduler = Scheduler()
-            self._next_file_expiry = math.inf
             self.faults.clear()
             self.journal.clear()
-            self.settings.clear()
-            self.backend = self.provider.backend_cls.seed(self, self.fixtures_dir)
+            self.clock.reset()
+            store = self.store
+            store.loading = True
+            try:
+                state = EngineState()
+                self._install(state, None)
+                backend = self.provider.backend_cls.seed(self, self.fixtures_dir)
+                self._install(state, backend)
+            finally:
+                store.loading = False
+            self._write_through()
+
+    def _install(self, engine: EngineState, backend: Backend | None) -> None:
+        """Makes `engine` (and `backend`) the live state: binds their tables to the store and
+        rebuilds what is derived from them (schedule, expiry watermark, limiter)."""
+        store = self.store
+        store.unbind()
+        store.bind("engine", engine)
+        self.state = engine
+        self.clock.offset = engine.clock_offset
+        self.limiter = RateLimiter(engine.rate_windows)
+        self.scheduler = Scheduler()
+        self.scheduler.rebuild(engine.jobs.values())
+        self._next_file_expiry = min(
+            (r.expires_at for r in engine.files.values() if r.expires_at is not None), default=math.inf)
+        if backend is not None:
+            store.bind("backend", backend.state)
+            self.backend = backend
+
+    def _write_through(self) -> None:
+        """After a wholesale change (reset, restore): the sink gets the whole state."""
+        sink = self.store.sink
+        if sink is not None:
+            sink.replace(self.provider.id, self.store.rows())
 
     def snapshot(self) -> dict[str, Any]:
         with self.lock:
-            self.state.clock_offset = self.clock.offset
             return {"provider": self.provider.id, "engine": to_json(self.state),
-                    "backend": to_json(self.backend.state), "settings": dict(self.settings)}
+                    "backend": to_json(self.backend.state)}
+
+    async def snapshot_stream(self, chunk_records: int = 500) -> AsyncIterator[bytes]:
+        """The snapshot as JSON text, streamed: yields to other requests every `chunk_records`
+        records, and shows the state as it was when it began (changes made meanwhile are seen
+        through their before-images), so a snapshot of 100k jobs never blocks the emulator."""
+        store = self.store
+        with SnapshotCursor(store) as cursor:
+            with self.lock:
+                plan = [(name, root, [(f.name, store.tables.get(f"{name}.{f.name}"))
+                                      for f in dataclasses.fields(root)],
+                         store.tables.get(f"{name}.$"))
+                        for name, root in store.roots.items()]
+                keys = {table.name: list(table) for _, _, fields, _ in plan
+                        for _, table in fields if isinstance(table, Table)}
+                scalars = {name: {k: fields_.dump(k) for k in fields_.codecs}
+                           for name, _, _, fields_ in plan if fields_ is not None}
+            yield b'{"provider": ' + json.dumps(self.provider.id).encode()
+            count = 0
+            for name, _, fields, _ in plan:
+                yield f', "{name}": {{'.encode()
+                first_field = True
+                for field_name, table in fields:
+                    head = ("" if first_field else ", ") + json.dumps(field_name) + ": "
+                    first_field = False
+                    if not isinstance(table, Table):
+                        yield (head + json.dumps(scalars[name][field_name])).encode()
+                        continue
+                    parts = [head + "{"]
+                    first = True
+                    for key in keys[table.name]:
+                        with self.lock:
+                            value = cursor.value(table, key)
+                        if value is ABSENT:
+                            continue
+                        parts.append(("" if first else ", ") + json.dumps(str(key)) + ": " + json.dumps(value))
+                        first = False
+                        count += 1
+                        if count % chunk_records == 0:
+                            yield "".join(parts).encode()
+                            parts = []
+                            await asyncio.sleep(0)
+                    parts.append("}")
+                    yield "".join(parts).encode()
+                yield b"}"
+            yield b"}"
 
     def restore(self, data: Any) -> None:
         """Replaces the whole state; ValueError (state untouched) when `data` does not fit."""
         if not isinstance(data, dict) or data.get("provider") != self.provider.id:
             raise ValueError(f"not a {self.provider.id} state")
-        engine = from_json(EngineState, data.get("engine"))
-        backend_state = from_json(self.provider.backend_cls.State, data.get("backend"))
-        settings = data.get("settings") or {}
-        if not isinstance(settings, dict):
-            raise ValueError("settings must be an object")
         with self.lock:
-            self.state = engine
-            self.clock.offset = engine.clock_offset
-            self.limiter = RateLimiter(engine.rate_windows)
-            self.scheduler = Scheduler()
-            self.scheduler.rebuild(engine.jobs.values())
-            self._next_file_expiry = min(
-                (r.expires_at for r in engine.files.values() if r.expires_at is not None), default=math.inf)
-            self.settings = dict(settings)
-            self.backend = self.provider.backend_cls(self, backend_state)
+            self.store.loading = True
+            try:
+                engine = from_json(EngineState, data.get("engine"))
+                backend_state = from_json(self.provider.backend_cls.State, data.get("backend"))
+                check_files(engine.files.values())
+            finally:
+                self.store.loading = False
+            self._replace(engine, backend_state)
+            self._write_through()
+
+    def _replace(self, engine: EngineState, backend_state: Any) -> None:
+        self.store.loading = True
+        try:
+            self._install(engine, self.provider.backend_cls(self, backend_state))
+        finally:
+            self.store.loading = False
+
+    def load_rows(self, rows: Iterable[tuple[str, Any, Any]]) -> None:
+        """Rebuilds the state from a sink's rows (`table name, key, dumped value`), as
+        `restore` does from a snapshot, without writing anything back."""
+        doc: dict[str, dict[str, Any]] = {"engine": {}, "backend": {}}
+        for name, key, value in rows:
+            root, _, field_name = name.partition(".")
+            if root not in doc:
+                raise ValueError(f"unknown table {name!r}")
+            if field_name == "$":
+                doc[root][key] = value
+            else:
+                doc[root].setdefault(field_name, {})[key] = value
+        with self.lock:
+            self.store.loading = True
+            try:
+                engine = from_json(EngineState, doc["engine"])
+                backend_state = from_json(self.provider.backend_cls.State, doc["backend"])
+                check_files(engine.files.values())
+            finally:
+                self.store.loading = False
+            self._replace(engine, backend_state)
+
+    def advance_clock(self, seconds: float) -> None:
+        """Moves emulated time forward (the control API); ValueError for a bad amount."""
+        with self.lock:
+            self.clock.advance(seconds)
+            self.state.clock_offset = self.clock.offset
+            self.settle(self.clock.now())
 
     # -- jobs ----------------------------------------------------------------------------------
     def create_job(self, kind: JobKind, job_id: str, owner: str, durations: list[float],
@@ -131,6 +249,7 @@ class Emulator:
             if not matches:
                 raise ValueError(f"state must be one of {list(kind.states)}")
             now = self.clock.now()
+            self.state.jobs.touch(job_id)
             job.forced_state, job.forced_at = matches[0], now
             if kind.is_terminal(job.forced_state):
                 self._finish(job, now)
@@ -156,22 +275,28 @@ class Emulator:
 
     def _finish(self, job: Job, now: float) -> None:
         if not job.settled:
-            job.settled = True
+            self.state.jobs.touch(job.id).settled = True
             self.backend.on_job_finished(job, now)
 
     # -- money -----------------------------------------------------------------------------------
     def charge(self, token: str, wallet: Wallet, amount: int, ref: str) -> dict[str, int]:
         """Atomic check-and-take; raises InsufficientFunds with nothing taken."""
         with self.lock:
+            self.backend.touch_account(token)
             parts = wallet.charge(amount)
-            self.state.ledger.append(LedgerEntry(self.clock.now(), token, "charge", amount, parts, ref))
+            self._book(LedgerEntry(self.clock.now(), token, "charge", amount, parts, ref))
             return parts
 
     def refund(self, token: str, wallet: Wallet, parts: dict[str, int], ref: str) -> None:
         with self.lock:
+            self.backend.touch_account(token)
             wallet.refund(parts)
             amount = sum(parts.values())
-            self.state.ledger.append(LedgerEntry(self.clock.now(), token, "refund", amount, parts, ref))
+            self._book(LedgerEntry(self.clock.now(), token, "refund", amount, parts, ref))
+
+    def _book(self, entry: LedgerEntry) -> None:
+        ledger = self.state.ledger
+        ledger[str(len(ledger) + 1)] = entry
 
     # -- files -----------------------------------------------------------------------------------
     def store_blob(self, source: BinaryIO | bytes) -> tuple[str, int]:
@@ -209,6 +334,7 @@ class Emulator:
         with self.lock:
             record = self.state.files.get(file_id)
             if record is not None:
+                self.state.files.touch(file_id)
                 record.expires_at = at
                 if at is not None and at < self._next_file_expiry:
                     self._next_file_expiry = at
@@ -264,10 +390,16 @@ class Emulator:
         return self.provider.token_of(Headers(scope=scope))
 
     async def _gateway(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """One provider request as one unit of work: whatever the handler changed is rolled
+        back when it fails, and committed (written through to the state file) before the
+        response is sent. Settling and admission (rate-limit counts) are kept either way."""
         provider = self.provider
         endpoint, params, methods = self.router.match(scope["method"], scope["path"])
         now = self.clock.now()
         call = Call(Request(scope, receive), self, endpoint, params, now)
+        store = self.store
+        unit = store.begin()
+        mark = -1  # the savepoint before the handler: its writes are what a failure undoes
         admitted = False
         try:
             with self.lock:
@@ -284,16 +416,30 @@ class Emulator:
             with self.lock:
                 provider.admit(call)
             admitted = True
+            mark = unit.mark()
             response = await endpoint.handler(call)
         except ProviderError as err:
+            if mark >= 0:
+                unit.rollback_to(mark)
             response = provider.error_response(call, err)
         except Exception:
+            if mark >= 0:
+                unit.rollback_to(mark)
             log.exception("unplanned error in %s %s", scope["method"], scope["path"])
             response = provider.error_response(call, provider.internal_error(call))
         finally:
             if admitted:
                 provider.release(call)
-        provider.finish(call, response)
+        try:
+            provider.finish(call, response)
+            with self.lock:
+                store.commit(unit)
+        except AuditError as exc:  # tests: a write that skipped touch()
+            self.audit_failures.append(f"{scope['method']} {scope['path']}: {exc}")
+        except Exception:
+            store.abort(unit)
+            log.exception("could not commit %s %s", scope["method"], scope["path"])
+            response = provider.error_response(call, provider.internal_error(call))
         scope["emulator.status"] = response.status_code  # for the journal
         await response(scope, receive, send)
 
@@ -315,7 +461,7 @@ class Emulator:
         while True:
             await asyncio.sleep(self.ticker_seconds)
             try:
-                with self.lock:
+                with self.lock, self.store.unit():
                     self.settle(self.clock.now())
             except Exception:
                 log.exception("ticker")
@@ -331,8 +477,28 @@ async def _serve_file(call: Call) -> Response:
         path = emulator.blobs.path(record.sha256)
         if not path.is_file():  # a restored state whose bytes are not on this machine
             raise emulator.provider.not_found(call)
-        return FileResponse(path, media_type=record.content_type)
+        return FileResponse(path, media_type=record.content_type)  # answers HEAD without the body
     data = await asyncio.get_running_loop().run_in_executor(None, emulator.file_bytes, record)
+    if call.request.method == "HEAD":
+        return Response(b"", media_type=record.content_type, headers={"Content-Length": str(len(data))})
     return Response(data, media_type=record.content_type)
+
+
+_DIGEST = re.compile(r"[0-9a-f]{64}")
+_FILE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")
+
+
+def check_files(records: Iterable[FileRecord]) -> None:
+    """A restored state may only point at blobs inside the store and at recipes the renderer
+    knows: a record naming `/etc/passwd` or `../x` is refused (ValueError), never served."""
+    for record in records:
+        if not _FILE_ID.fullmatch(record.id) or ".." in record.id:
+            raise ValueError(f"file id {record.id!r} is not a file id")
+        if record.sha256 is not None and not _DIGEST.fullmatch(record.sha256):
+            raise ValueError(f"file {record.id}: sha256 must be 64 lowercase hex digits")
+        if (record.sha256 is None) == (record.recipe is None):
+            raise ValueError(f"file {record.id}: exactly one of sha256 and recipe")
+        if record.recipe is not None and record.recipe.get("kind") not in RECIPE_KINDS:
+            raise ValueError(f"file {record.id}: unknown recipe kind")
 
 

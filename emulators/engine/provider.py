@@ -17,6 +17,7 @@ from starlette.responses import Response
 from emulators.engine.errors import ProviderError
 from emulators.engine.http import JSON, Call, Endpoint
 from emulators.engine.jobs import Job, JobKind
+from emulators.engine.store import Table
 from emulators.engine.ratelimit import Decision, WindowRule, rate_limit_headers, retry_after_seconds
 
 if TYPE_CHECKING:
@@ -75,6 +76,13 @@ class Backend(ABC):
         if fields:
             raise ValueError(f"{self.emulator.provider.id} has no switches")
         return self.settings_view()
+
+    def touch_account(self, token: str) -> None:
+        """Declares the account behind `token` as about to change (its wallet is charged or
+        refunded): every provider keeps its accounts in a table named `accounts`."""
+        accounts = getattr(self.state, "accounts", None)
+        if isinstance(accounts, Table) and token in accounts:
+            accounts.touch(token)
 
     # -- jobs ------------------------------------------------------------------------------
     def on_job_finished(self, job: Job, now: float) -> None:

@@ -10,6 +10,8 @@ import math
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+from emulators.engine.store import Table
+
 
 class WindowRule(NamedTuple):  # a tuple: built on every request, so it must be cheap
     scope: str  # what the rule counts: "*" for the whole provider, else an endpoint name
@@ -47,9 +49,11 @@ class RateLimiter:
         """Counts one request against `rule` for `subject` unless it is over the limit."""
         key = f"{subject}|{rule.scope}"
         start = math.floor(now / rule.seconds) * rule.seconds
-        state = self.windows.get(key)
-        if state is None:
-            state = self.windows[key] = [start, 0.0, 0.0]
+        windows = self.windows
+        if key in windows:
+            state = windows.touch(key) if isinstance(windows, Table) else windows[key]
+        else:
+            state = windows[key] = [start, 0.0, 0.0]
         blocked_until = state[2]
         if now < blocked_until:
             if rule.extend_on_reject:

@@ -15,6 +15,9 @@ def speech_of(record: FileRecord | None) -> dict[str, str]:
     return {"speech": recipe["text"], "voice": recipe.get("voice", "")}
 
 
+RECIPE_KINDS = ("speech", "video", "image")
+
+
 def render(recipe: dict[str, Any]) -> bytes:
     kind = recipe["kind"]
     if kind == "speech":

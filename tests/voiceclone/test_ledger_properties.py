@@ -76,14 +76,14 @@ def test_concurrent_tts_never_overspends_and_failures_refund(balance: int, sizes
     assert pools["regular"] == balance - spent >= 0
     for r in refused:  # a refusal says how much was there and how much was needed
         assert r.json()["credits"] < r.json()["needCredits"]
-    ledger = em.state.ledger
+    ledger = em.state.ledger.values()
     assert sum(e.amount for e in ledger if e.kind == "charge") == spent
     em.clock.advance(120)
     with em.lock:
         em.settle(em.clock.now())
     refunds = sum(cost for t, cost in ok if "EMULATOR_FAIL" in t)
     assert pools["regular"] == balance - spent + refunds
-    assert sum(e.amount for e in em.state.ledger if e.kind == "refund") == refunds
+    assert sum(e.amount for e in em.state.ledger.values() if e.kind == "refund") == refunds
     em.blobs.discard()
 
 

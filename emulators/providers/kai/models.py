@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from emulators.engine.clock import iso, parse_iso
+from emulators.engine.store import StateRoot
 from emulators.engine.provider import Backend
 
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: seeding is 5x faster
@@ -89,7 +90,7 @@ class Catalog:
 
 
 @dataclass
-class KaiState:
+class KaiState(StateRoot):
     catalog: Catalog
     accounts: dict[str, Account] = field(default_factory=dict)
 
@@ -171,11 +172,11 @@ class KaiBackend(Backend):
             self._roll(account, now)
         return account
 
-    @staticmethod
-    def _roll(account: Account, now: float) -> None:
+    def _roll(self, account: Account, now: float) -> None:
         """A new billing period starts every counter at zero."""
         period = period_of(now)
         if account.period != period:
+            self.state.accounts.touch(account.token)
             account.period = period
             account.total_requests = account.total_ok = account.total_errors = 0
             account.total_tokens_in = account.total_tokens_out = 0
@@ -232,6 +233,7 @@ class KaiBackend(Backend):
     def end(self, account: Account, now: float, ok: bool, tokens_in: int = 0, tokens_out: int = 0) -> None:
         """Counts one answered POST."""
         self._roll(account, now)
+        self.state.accounts.touch(account.token)
         account.total_requests += 1
         if ok:
             account.total_ok += 1
@@ -357,6 +359,8 @@ class KaiBackend(Backend):
                         enabled_endpoints=list(ENDPOINTS), period=period_of(now))
             account = Account(token=token, **base)
             self.state.accounts[token] = account
+        else:
+            self.state.accounts.touch(token)
         self._roll(account, now)
         for name, value in clean.items():
             setattr(account, name, value)

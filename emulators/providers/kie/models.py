@@ -19,6 +19,7 @@ import yaml
 
 from emulators.engine.jobs import Job, JobKind, carries_fail_marker
 from emulators.engine.ledger import Wallet
+from emulators.engine.store import StateRoot
 from emulators.engine.provider import Backend
 
 TASK_JOB = JobKind("task", phases=("waiting", "queuing", "generating"), success="success",
@@ -90,7 +91,7 @@ class Upload:
 
 
 @dataclass
-class KieState:
+class KieState(StateRoot):
     settings: dict[str, Any]
     catalog: dict[str, Any]
     accounts: dict[str, Account] = field(default_factory=dict)
@@ -217,6 +218,8 @@ class KieBackend(Backend):
                               webhookHmacKey=secrets.token_hex(16), rateLimit=defaults["rateLimit"],
                               rateWindowSeconds=float(defaults["rateWindowSeconds"]))
             self.state.accounts[token] = account
+        else:
+            self.state.accounts.touch(token)
         if "credits" in fields:
             account.wallet.pools["credits"] = fields["credits"]
         if "webhookHmacKey" in fields:
@@ -327,6 +330,7 @@ class KieBackend(Backend):
         task = self.state.tasks.get(job.id)
         if task is None:
             return
+        self.state.tasks.touch(job.id)
         files = self.emulator.state.files
         if job.state_at(now) == "fail":
             account = self.state.accounts.get(task.owner)
@@ -346,10 +350,10 @@ class KieBackend(Backend):
             schedule_callback(self, task, now)
 
     def note_callback(self, task_id: str, attempt: dict[str, Any]) -> None:
-        with self.emulator.lock:
-            task = self.state.tasks.get(task_id)
-            if task is not None:
-                task.callbacks.append(attempt)
+        """Runs on the delivery thread: a unit of work of its own."""
+        with self.emulator.lock, self.emulator.store.unit():
+            if task_id in self.state.tasks:
+                self.state.tasks.touch(task_id).callbacks.append(attempt)
 
     # -- files --------------------------------------------------------------------------------------------
     def _was_result_of(self, account: Account, url: str) -> bool:

@@ -16,6 +16,7 @@ import yaml
 
 from emulators.engine.jobs import Job, JobKind, carries_fail_marker
 from emulators.engine.ledger import InsufficientFunds, Wallet
+from emulators.engine.store import StateRoot
 from emulators.engine.provider import Backend, PriceSettings
 from emulators.engine.render import speech_of
 from emulators.media.audio import speech_duration
@@ -75,7 +76,7 @@ class LipSyncTask:
 
 
 @dataclass
-class KittaState:
+class KittaState(StateRoot):
     settings: PriceSettings
     accounts: dict[str, Account] = field(default_factory=dict)
     voices: dict[str, VoiceModel] = field(default_factory=dict)
@@ -148,6 +149,8 @@ class KittaBackend(Backend):
                               status="active", quota=Wallet({"quota": 0}), credits=Wallet({"credits": 0}),
                               rate_limit=60, rate_window_seconds=60.0)
             self.state.accounts[token] = account
+        else:
+            self.state.accounts.touch(token)
         for name in ("user_id", "tier", "status", "rate_limit"):
             if name in fields:
                 setattr(account, name, fields[name])
@@ -282,4 +285,4 @@ class KittaBackend(Backend):
         account = self.state.accounts.get(task.owner)
         if account is not None and task.charge:
             self.emulator.refund(account.token, account.credits, dict(task.charge), task.id)
-        task.refunded = True
+        self.state.tasks.touch(job.id).refunded = True

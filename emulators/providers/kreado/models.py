@@ -17,6 +17,7 @@ import yaml
 
 from emulators.engine.jobs import Job, JobKind, carries_fail_marker
 from emulators.engine.ledger import InsufficientFunds, Wallet
+from emulators.engine.store import StateRoot
 from emulators.engine.provider import Backend
 from emulators.engine.render import speech_of
 from emulators.media.audio import speech_duration
@@ -214,7 +215,7 @@ class Settings:
 
 
 @dataclass
-class KreadoState:
+class KreadoState(StateRoot):
     settings: Settings
     accounts: dict[str, Account] = field(default_factory=dict)
     avatars: dict[str, Avatar] = field(default_factory=dict)
@@ -366,6 +367,8 @@ class KreadoBackend(Backend):
                               limits=dict(settings["per_second"]), videoQueueLimit=settings["video_queue"],
                               subtitleQueueLimit=settings["subtitle_queue"])
             self.state.accounts[token] = account
+        else:
+            self.state.accounts.touch(token)
         if balance is not None:
             account.wallet.pools["kcoin"] = balance
         if expire is not None:
@@ -420,14 +423,15 @@ class KreadoBackend(Backend):
     def on_job_finished(self, job: Job, now: float) -> None:
         """Failed or timed-out tasks give their K-coins back."""
         state = job.state_at(now)
-        item: Any = (self.state.videos.get(job.id) or self.state.subtitles.get(job.id)
-                     or self.state.uploads.get(job.id))
+        table: Any = next((t for t in (self.state.videos, self.state.subtitles, self.state.uploads)
+                           if job.id in t), None)
+        item: Any = table.get(job.id) if table is not None else None
         if item is None or state == SUCCESS or not item.charge:
             return
         account = self.state.accounts.get(job.owner)
         if account is not None:
             self.emulator.refund(account.token, account.wallet, dict(item.charge), job.id)
-        item.charge = {}
+        table.touch(job.id).charge = {}
 
     # -- avatars -------------------------------------------------------------------------------------
     def avatar_usable(self, avatar: Avatar, token: str, now: float) -> bool:

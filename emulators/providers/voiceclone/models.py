@@ -17,6 +17,7 @@ import yaml
 from emulators.engine.clock import iso, parse_iso, start_of_next_month
 from emulators.engine.jobs import Job, JobKind, carries_fail_marker
 from emulators.engine.ledger import Wallet
+from emulators.engine.store import StateRoot
 from emulators.engine.provider import Backend, PriceSettings
 from emulators.media.audio import speech_duration
 
@@ -86,7 +87,7 @@ class Speech:
 
 
 @dataclass
-class VoiceCloneState:
+class VoiceCloneState(StateRoot):
     settings: PriceSettings
     accounts: dict[str, Account] = field(default_factory=dict)
     voices: dict[str, Voice] = field(default_factory=dict)
@@ -141,6 +142,7 @@ class VoiceCloneBackend(Backend):
         """Monthly rollover: regular credits go back to the plan's amount at resetAt."""
         if now < account.resetAt:
             return
+        self.state.accounts.touch(account.token)
         while account.resetAt <= now:
             account.resetAt = start_of_next_month(account.resetAt)
         account.wallet.pools["regular"] = account.monthlyCredits
@@ -184,6 +186,8 @@ class VoiceCloneBackend(Backend):
                 wallet=Wallet({"regular": 0, "permanent": 0}), monthlyCredits=0,
                 resetAt=start_of_next_month(now), rateLimit=100, rateWindowSeconds=60.0)
             self.state.accounts[token] = account
+        else:
+            self.state.accounts.touch(token)
         pools = account.wallet.pools
         if "userId" in fields:
             account.userId = fields["userId"]
@@ -308,6 +312,7 @@ class VoiceCloneBackend(Backend):
                             creditsUsed=cost, duration=speech_duration(text), audioFile=record.id,
                             createdAt=now, jobId=job.id, charge=parts, chargedPeriod=account.resetAt)
             self.state.speeches[speech_id] = speech
+            self.state.voices.touch(voice.id)
             voice.usageCount += 1
             voice.lastUsedAt = now
         return speech
@@ -346,5 +351,6 @@ class VoiceCloneBackend(Backend):
             parts.pop("regular", None)  # that month's regular credits have expired
         if parts:
             self.emulator.refund(account.token, account.wallet, parts, job.id)
+        (self.state.voices if kind == "voice" else self.state.speeches).touch(job.id)
         item.charge = {}
 
