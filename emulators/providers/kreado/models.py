@@ -80,8 +80,14 @@ def parse_money(value: Any) -> int:
     return int(whole) * 100 + int((frac + "00")[:2])
 
 
+def whole_seconds(seconds: float) -> int:
+    """An audio length as the provider counts it: whole seconds, half up. textToSpeech reports
+    `duration` so and the 1-600 s audio rule judges so, so a TTS file always passes that rule."""
+    return math.floor(seconds + 0.5)
+
+
 def hms(seconds: float) -> str:
-    s = int(round(seconds))
+    s = whole_seconds(seconds)
     return f"{s // 3600:02d}:{s % 3600 // 60:02d}:{s % 60:02d}"
 
 
@@ -572,7 +578,7 @@ class KreadoBackend(Backend):
         record = self.emulator.add_generated(
             {"kind": "speech", "text": content, "format": "mp3", "voice": voice.voiceId}, "mp3", owner=account.token)
         audio = SpeechAudio(fileId=st.nextFileId, taskId=task_id, owner=account.token, file=record.id,
-                            duration=max(1, round(speech_duration(content))), paymentCents=cents, createdAt=now)
+                            duration=whole_seconds(speech_duration(content)), paymentCents=cents, createdAt=now)
         st.audios[str(audio.fileId)] = audio
         st.nextFileId += 1
         st.nextTtsTaskId += 1
