@@ -45,6 +45,9 @@ VOICE_SOURCES = (1, 3, 4, 5, 6, 21)
 
 TZ = timezone(timedelta(hours=8))
 
+# Emulator-wide switches (PUT /_emulator/settings) and their defaults.
+SWITCHES: dict[str, Any] = {"idsAsStrings": False}
+
 
 # -- time and money formats ---------------------------------------------------------------------
 def fmt_time(ts: float) -> str:
@@ -312,6 +315,24 @@ class KreadoBackend(Backend):
                 spec["vipExpireTime"] = fmt_time(now + float(days) * 86400)
             backend.put_account(str(token), spec)
         return backend
+
+    # -- switches -----------------------------------------------------------------------------------
+    def settings_view(self) -> dict[str, Any]:
+        return {name: self.emulator.settings.get(name, default) for name, default in SWITCHES.items()}
+
+    def put_settings(self, fields: dict[str, Any]) -> dict[str, Any]:
+        for name, value in fields.items():
+            if name not in SWITCHES:
+                raise ValueError(f"unknown setting {name!r}; known: {', '.join(SWITCHES)}")
+            if not isinstance(value, bool):
+                raise ValueError(f"{name} must be true or false")
+        self.emulator.settings.update(fields)
+        return self.settings_view()
+
+    @property
+    def ids_as_strings(self) -> bool:
+        """Job ids (Java Longs beyond 2^53) go out as strings of digits instead of JSON numbers."""
+        return bool(self.emulator.settings.get("idsAsStrings", False))
 
     # -- ids ----------------------------------------------------------------------------------------
     def new_id(self, now: float) -> str:
