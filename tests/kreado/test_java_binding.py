@@ -46,6 +46,14 @@ def test_other_string_fields_take_numbers_as_their_text(api: Api, kr) -> None:
     # objects and arrays are not text: refused
     assert api.system_task(taskName=["t"])["code"] == "10002"
     assert api.system_task(taskName={"t": 1})["code"] == "10002"
+    # NaN and Infinity are not JSON (Python's parser takes them, the provider's does not)
+    headers = {**api.headers(), "Content-Type": "application/json"}
+    for raw in (b"NaN", b"Infinity", b"-Infinity"):
+        api.next_second()
+        body = (b'{"taskName": ' + raw + b', "videoRatio": 1, "digitalHuman": {"digitalHumanId": 9}, '
+                b'"audio": {"audioUrl": "https://example.com/a.mp3"}}')
+        r = api.http.post("/apis/open/video/v3/submitSystemLipTask", headers=headers, content=body)
+        assert r.json()["code"] == "10002", raw
 
 
 def test_integer_fields_take_whole_numbers_in_any_json_form(api: Api) -> None:

@@ -37,7 +37,8 @@ V2_MODELS = ("fishaudio-s2pro", "fishaudio-s1", "minimax-2.8-turbo", "minimax-2.
 # The docs write the Minimax engines as "minimax-2.8/2.6 turbo and hd", no exact id: any spelling
 # of them is taken (case, separators, Minimax's own "speech-2.8-hd"); contracts/kitta.yaml has the
 # same pattern.
-_MINIMAX = re.compile(r"(?:minimax[-_ ]?(?:speech[-_ ]?)?|speech[-_ ]?)(2\.[68])[-_ ]?(turbo|hd)", re.IGNORECASE | re.ASCII)
+_MINIMAX = re.compile(r"(?:minimax[-_ ]?(?:speech[-_ ]?)?|speech[-_ ]?)(2\.[68])[-_ ]?(turbo|hd)",
+                      re.IGNORECASE | re.ASCII)
 V2_FORMATS = ("mp3", "wav", "ogg")
 CLONE_FORMATS = ("wav", "mp3")
 MULTIPART_SLACK = 1024 * 1024

@@ -128,10 +128,11 @@ def req_int(data: dict[str, Any], name: str, low: int | None = None, high: int |
 
 def _java_text(value: Any) -> str | None:
     """What a Java JSON binding (Jackson) makes of a JSON scalar bound to a String field: the
-    number's or boolean's text. None for objects and arrays, which it refuses."""
+    number's or boolean's text. None for objects and arrays, which it refuses, and for NaN and
+    Infinity, which its parser refuses (they are not JSON)."""
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, (int, float)):
+    if isinstance(value, int) or (isinstance(value, float) and math.isfinite(value)):
         return str(value)
     return None
 
