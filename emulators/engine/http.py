@@ -62,6 +62,11 @@ class Call:
     def query(self, name: str) -> str | None:
         return self.request.query_params.get(name)
 
+    def note(self, text: str) -> None:
+        """Records a remark for this request's journal entry (e.g. a value the docs do not list,
+        accepted anyway). Kept on the ASGI scope, which the journal layer reads."""
+        self.request.scope.setdefault("emulator.notes", []).append(text)
+
     async def body(self, limit: int = 2 * 1024 * 1024) -> bytes:
         """The raw body; beyond `limit` bytes raises BodyTooLarge (a ValueError) once the rest
         has been read and thrown away, never held."""

@@ -10,8 +10,8 @@ from typing import Any
 
 from emulators.engine.clock import iso
 
-# (method, path, query string, status, token, emulated time, contract violations)
-Entry = tuple[str, str, bytes, int, "str | None", float, "list[str] | None"]
+# (method, path, query string, status, token, emulated time, contract violations, notes)
+Entry = tuple[str, str, bytes, int, "str | None", float, "list[str] | None", "list[str] | None"]
 
 
 def redact(token: str | None) -> str | None:
@@ -36,5 +36,6 @@ class Journal:
     def as_json(self) -> list[dict[str, Any]]:
         return [{"method": method, "path": path, "query": query.decode("latin-1"),
                  "status": status,  # 0: no response (dropped connection)
-                 "token": redact(token), "time": iso(time), "violations": violations or []}
-                for method, path, query, status, token, time, violations in list(self.entries)]
+                 "token": redact(token), "time": iso(time), "violations": violations or [],
+                 "notes": notes or []}  # what the handler remarked (Call.note)
+                for method, path, query, status, token, time, violations, notes in list(self.entries)]

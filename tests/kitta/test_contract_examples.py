@@ -345,7 +345,13 @@ def test_extra_tts_v1_fields_and_cache_response() -> None:
             prop("TtsRequest", "volume")["default"]) == tuple(int(x) for x in volume.groups())
     assert re.search(r"version ([\w|-]+)", fields).group(1).split("|") == prop("TtsRequest", "version")["enum"]
     assert re.search(r"format ([\w|]+)", fields).group(1).split("|") == prop("TtsRequest", "format")["enum"]
-    assert re.search(r"\((auto\|zh\|en);", fields).group(1).split("|") == prop("TtsRequest", "language")["enum"]
+    # language: auto|zh|en for the v3 versions only (other versions ignore it, any string goes)
+    languages = re.search(r"\((auto\|zh\|en); v3 only\)", fields).group(1).split("|")
+    v3_only = schema_of("TtsRequest")
+    assert v3_only["if"]["properties"]["version"]["enum"] == [v for v in prop("TtsRequest", "version")["enum"]
+                                                              if v.startswith("v3")]
+    assert v3_only["then"]["properties"]["language"]["enum"] == languages
+    assert "enum" not in prop("TtsRequest", "language") and "enum" not in prop("TtsRequest", "emotion")
     assert json_type(prop("TtsRequest", "cache")) == {"boolean"}
     # a request built from the documented fields validates, JSON and msgpack alike
     request = {"reference_id": "abc", "text": "Hello", "speed": 0.5, "volume": -20, "version": "v3-hd",
@@ -377,7 +383,11 @@ def test_extra_tts_v2_fields_and_error_shape() -> None:
             expanded += [f"minimax-{v}-{q}" for v in m.group(2).split("/") for q in ("turbo", "hd")]
         else:
             expanded.append(part.strip())
-    assert sorted(expanded) == sorted(prop("TtsV2Request", "modelId")["enum"])
+    model = prop("TtsV2Request", "modelId")
+    assert sorted(expanded) == sorted(model["anyOf"][0]["enum"])
+    spelled = re.compile(model["anyOf"][1]["pattern"])  # other spellings of the Minimax engines
+    for name in expanded:
+        assert name.startswith("minimax") == bool(spelled.search(name)), name
     assert re.search(r"format ([\w|]+)", fields).group(1).split("|") == prop("TtsV2Request", "format")["enum"]
     parsed = shape(braces_after(text, "Errors here:"))
     assert list(parsed) == ["code", "message", "requestId"]

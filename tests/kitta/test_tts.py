@@ -63,8 +63,9 @@ def test_msgpack_body_with_token_inside(kitta) -> None:
 
 @pytest.mark.parametrize("field, value", [
     ("speed", 0.4), ("speed", 2.1), ("speed", "fast"), ("volume", -21), ("volume", 20.5),
-    ("format", "flac"), ("version", "v9"), ("emotion", "bored"), ("language", "fr"), ("cache", "yes"),
-    ("text", ""), ("text", "   "), ("text", 5), ("reference_id", None), ("text", "x" * 10001),
+    ("format", "flac"), ("version", "v9"), ("cache", "yes"), ("emotion", 5), ("emotion", "x" * 65),
+    ("language", ["en"]), ("text", ""), ("text", "   "), ("text", 5), ("reference_id", None),
+    ("text", "x" * 10001),
 ])
 def test_parameter_ranges_are_validated(api: Api, field: str, value: object) -> None:
     before = api.profile()["api_quota_remaining"]
@@ -75,6 +76,41 @@ def test_parameter_ranges_are_validated(api: Api, field: str, value: object) -> 
     assert r.status_code == 400, r.text
     assert r.json()["code"] == "INVALID_PARAMETERS" and field in r.json()["error"]
     assert api.profile()["api_quota_remaining"] == before
+
+
+def test_v3_languages_are_the_documented_ones(api: Api) -> None:
+    """auto|zh|en is documented for the v3 versions: there, anything else is refused."""
+    for version in ("v3-turbo", "v3-hd"):
+        r = api.tts("Hi", version=version, language="ja")
+        assert r.status_code == 400 and "language" in r.json()["error"], r.text
+        assert api.tts("Hi", version=version, language="zh", cache=True).status_code == 200
+
+
+def _notes(api: Api) -> list[str]:
+    return api.em.control.journal()[-1]["notes"]
+
+
+@pytest.mark.parametrize("version", ["v1", "v2", "s1"])
+def test_language_outside_v3_is_accepted_and_noted(api: Api, version: str) -> None:
+    """The docs say `language` applies to v3 only: other versions take any value (and ignore it)."""
+    r = api.tts("Konnichiwa", version=version, language="ja", cache=True)
+    assert r.status_code == 200, r.text
+    assert _notes(api) == [f"language 'ja' is not one of auto|zh|en; accepted, as language applies to v3 only "
+                           f"(version {version})"]
+    assert api.tts("Hello", version=version, language="en", cache=True).status_code == 200
+    assert _notes(api) == []
+
+
+@pytest.mark.parametrize("version", ["v1", "v3-hd"])
+def test_unlisted_emotions_are_accepted_and_noted(api: Api, version: str) -> None:
+    """The docs list no emotions: "excited" is plausible input, taken and noted in the journal."""
+    before = api.profile()["api_quota_remaining"]
+    r = api.tts("So glad", version=version, emotion="excited")
+    assert r.status_code == 200 and sniff(r.content) == "mp3", r.text
+    assert _notes(api) == ["emotion 'excited' is not one the emulator knows; accepted"]
+    assert api.profile()["api_quota_remaining"] == before - len("So glad")
+    assert api.tts("Calm", version=version, emotion="calm", cache=True).status_code == 200
+    assert _notes(api) == []
 
 
 def test_boundaries_are_accepted(api: Api) -> None:
@@ -128,8 +164,9 @@ def test_v2_token_in_body_and_error_shape(kitta) -> None:
 
 
 @pytest.mark.parametrize("field, value", [("stability", 1.6), ("similarity", 0.4), ("pitch", 13),
-                                          ("modelId", "gpt-voice"), ("format", "pcm"), ("emotion", "auto"),
-                                          ("speed", 3)])
+                                          ("modelId", "gpt-voice"), ("modelId", "minimax-02-hd"),
+                                          ("modelId", "minimax-2.8-max"), ("modelId", ""), ("format", "pcm"),
+                                          ("emotion", 7), ("speed", 3)])
 def test_v2_validation_errors(api: Api, field: str, value: object) -> None:
     r = api.tts_v2("Hi", **{field: value})
     assert r.status_code == 400
@@ -156,3 +193,23 @@ def test_concurrent_requests_never_overspend(kitta) -> None:
     statuses = asyncio.run(burst())
     assert statuses.count(200) == 15 and statuses.count(429) == 5  # 1500 characters of quota
     assert Api(kitta, "free-token").profile()["api_quota_remaining"] == 0
+
+
+@pytest.mark.parametrize("spelling, engine", [
+    ("minimax-speech-2.8-hd", "minimax-2.8-hd"), ("speech-2.6-turbo", "minimax-2.6-turbo"),
+    ("MiniMax-2.8-Turbo", "minimax-2.8-turbo"), ("minimax_2.6_hd", "minimax-2.6-hd"),
+    ("minimax-2.8turbo", "minimax-2.8-turbo"),
+])
+def test_v2_takes_any_spelling_of_the_minimax_engines(api: Api, spelling: str, engine: str) -> None:
+    """The docs write "minimax-2.8/2.6 turbo and hd", no exact id: each spelling is that engine."""
+    r = api.tts_v2("Spelled differently", modelId=spelling)
+    assert r.status_code == 200 and sniff(r.content) == "mp3", r.text
+    assert _notes(api) == [f"modelId {spelling!r} taken as {engine!r} (the docs give no exact spelling)"]
+    assert api.tts_v2("Spelled as the emulator does", modelId=engine).status_code == 200
+    assert _notes(api) == []
+
+
+def test_v2_unlisted_emotion_is_accepted_and_noted(api: Api) -> None:
+    r = api.tts_v2("Hooray", modelId="minimax-2.8-hd", emotion="excited")
+    assert r.status_code == 200, r.text
+    assert _notes(api) == ["emotion 'excited' is not one the emulator knows; accepted"]

@@ -96,7 +96,7 @@ def examples() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
             data = re.search(r"--data '(.*)'", body, flags=re.S)
             raw = data.group(1) if data else ""
             parsed, repaired = _loads(raw, "comma") if raw.strip() else (None, False)
-            requests.append({"path": url.group(1), "body": parsed, "repaired": repaired,
+            requests.append({"path": url.group(1), "body": parsed, "raw": raw, "repaired": repaired,
                              "method": "GET" if "--request GET" in body else None})
         else:
             assert requests, "a response example before any request"
@@ -159,16 +159,23 @@ def test_status_code_table_matches_contract_and_emulator() -> None:
 
 
 def test_request_examples_replay_against_the_emulator(api: Api) -> None:
-    """Sent as printed (with the docs' own token, which the emulator seeds): submissions are
-    accepted; queries for the docs' ids (which this emulator never issued) say 10009."""
+    """Sent byte for byte as printed (with the docs' own token, which the emulator seeds):
+    submissions are accepted; queries for the docs' ids (which this emulator never issued) say
+    10009. The textToSpeech example is not JSON as printed (a trailing comma, which the
+    provider's Java JSON parser refuses too): 10002 as printed, accepted once repaired."""
     token = "61FDB6A8A14FE77EE2DF893058572EE3"
+    headers = {"apiToken": token, "Content-Type": "application/json"}
     for request in examples()[0]:
         method, _ = operation(request["path"])
         api.next_second()
         if method == "get":
             r = api.http.get(request["path"], headers={"apiToken": token})
         else:
-            r = api.http.post(request["path"], json=request["body"], headers={"apiToken": token})
+            r = api.http.post(request["path"], content=request["raw"].encode(), headers=headers)
+            if request["repaired"]:
+                assert r.status_code == 200 and r.json()["code"] == "10002", (request["path"], r.json())
+                api.next_second()
+                r = api.http.post(request["path"], json=request["body"], headers=headers)
         assert r.status_code == 200
         code = r.json()["code"]
         lookup = request["path"].endswith(("getUploadCustomAvatar", "getLipVideoResult", "detail",

@@ -8,8 +8,8 @@ from typing import Any, Iterator
 from tests.kreado.conftest import Api
 from tests.kreado.test_contract_examples import examples
 
-ODD = [None, "", " ", "x", "٣", -1, 0, 1.5, True, 10**30, [], {}, [None], {"a": 1}, "https://例子.com/a.mp4",
-       "EMULATOR_FAIL"]
+ODD = [None, "", " ", "x", "٣", -1, 0, 1.5, 2.0, True, 10**30, 2**63, 1e308, [], {}, [None], {"a": 1},
+       "https://例子.com/a.mp4", "EMULATOR_FAIL", [[[[[[[[]]]]]]]], "[" * 1000]
 
 
 def _paths(value: Any, prefix: tuple = ()) -> Iterator[tuple]:

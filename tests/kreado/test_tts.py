@@ -88,3 +88,30 @@ def test_tts_validation(api: Api) -> None:
     assert api.post("/voice/v3/textToSpeech", {"languageId": MANDARIN, "voiceId": "zhida", "voiceSource": 3,
                                                "voiceClone": 0})["code"] == "10002"  # no content
     assert api.balance() != "100000.00"
+
+
+@pytest.mark.parametrize("content", ["Hi", "Hello there", "好", "Okay, go!"])
+def test_short_speech_reported_as_one_second_feeds_a_video(api: Api, kr, content: str) -> None:
+    """textToSpeech reports `duration` 1 for speech under a second; that audio meets the 1-600 s
+    rule, as the provider counts it (whole seconds, half up): its own output is never refused."""
+    tts = api.tts(content)["data"]["textToSpeech"]
+    assert tts["duration"] == 1
+    real = probe(api.http.get(tts["audioUrl"]).content).duration
+    assert 0.4 < real < 1.0  # a sub-second file, as the issue saw (0.82 s)
+    r = api.system_task(audio={"audioUrl": tts["audioUrl"], "audioId": tts["fileId"]})
+    assert r["code"] == "200", r
+    lip = api.lip_task(audio=tts["audioUrl"])
+    assert lip["code"] == "200", lip
+    kr.control.advance(60)
+    video = api.ok("/video/v3/list", {"pageIndex": 1, "pageSize": 1})["data"][0]
+    assert video["status"] == 3 and video["audioDuration"] == "00:00:01"
+    assert abs(probe(api.http.get(video["videoUrl"]).content).duration - real) < 0.35
+
+
+def test_audio_length_counts_in_whole_seconds(api: Api, kr) -> None:
+    media = kr.emulator.backend.state.media  # what the emulator "downloads" (fixtures/kreado/media.yaml)
+    for seconds, code in ((0.4, "10004"), (0.5, "200"), (600.49, "200"), (600.5, "10004")):
+        url = f"https://media.emulator.test/audio-{seconds}.mp3"
+        with kr.emulator.lock:
+            media[url] = {"format": "mp3", "size": 8192, "duration": seconds}
+        assert api.system_task(audio_url=url)["code"] == code, seconds

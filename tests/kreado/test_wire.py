@@ -66,31 +66,53 @@ def test_get_info_shows_balance_as_two_decimals_and_expiry(api: Api) -> None:
     assert api.info("61FDB6A8A14FE77EE2DF893058572EE3")["balance"] == "138744.00"  # the docs' token
 
 
-def test_expired_membership_refuses_everything_but_get_info(api: Api) -> None:
-    assert api.info("expired-token")["balance"] == "500.00"
-    assert api.get("/voice/v3/getVoiceLanguage", "expired-token")["code"] == "10022"
-    for path in ("/avatar/v3/list", "/video/v3/list", "/voice/v3/textToSpeech", "/subtitle_removal/v3/submitTask",
-                 "/video/v3/getLipVideoResult", "/video/v3/emoList"):
-        data = api.post(path, {"pageIndex": 1, "pageSize": 1}, "expired-token")
-        assert data["code"] == "10022" and data["message"] == "Please upgrade to Pro Membership.", path
+def _every_call(api: Api, token: str) -> dict[str, str]:
+    """The code each documented endpoint answers `token` (minimal bodies: auth comes first)."""
+    from emulators.providers.kreado.urls import endpoints
+
+    codes = {}
+    for ep in endpoints:
+        if ep.method == "GET":
+            r = api.http.get(ep.path, headers={"apiToken": token})
+        else:
+            r = api.http.post(ep.path, json={"pageIndex": 1, "pageSize": 1}, headers={"apiToken": token})
+        assert r.status_code == 200, (ep.path, r.text)
+        codes[ep.path] = r.json()["code"]
+        if codes[ep.path] == "10022":
+            assert r.json()["message"] == "Please upgrade to Pro Membership." and r.json()["data"] is None
+    return codes
+
+
+def test_expired_membership_fails_every_call_get_info_included(api: Api, kr) -> None:
+    """"Requests will fail after the membership expires": the docs say so of getInfo too."""
+    limits = {name: 10**6 for name in kr.emulator.backend.state.settings.limits["per_second"]}
+    kr.control.set_account("expired-token", limits=limits)
+    codes = _every_call(api, "expired-token")
+    assert len(codes) == 18 and set(codes.values()) == {"10022"}, codes
+    assert api.get("/user/v3/getInfo", "expired-token")["code"] == "10022"
+    assert kr.control.account("expired-token")["vipExpired"] is True  # the control API still shows it
 
 
 def test_membership_expires_on_the_emulated_clock(api: Api, kr) -> None:
     from emulators.providers.kreado.models import fmt_time
 
+    limits = {name: 10**6 for name in kr.emulator.backend.state.settings.limits["per_second"]}
     expiry = fmt_time(kr.emulator.clock.now() + 3600)
-    kr.control.set_account("test-token", vipExpireTime=expiry)
+    kr.control.set_account("test-token", vipExpireTime=expiry, limits=limits)
     assert api.info()["vipExpireTime"] == expiry
     body = {"pageIndex": 1, "pageSize": 1}
     assert api.post("/video/v3/emoList", body)["code"] == "200"
-    kr.control.advance(3599)
+    kr.control.advance(3590)  # (the expiry is shown, and kept, to the second: 10 s of real time to spare)
     assert api.post("/video/v3/emoList", body)["code"] == "200"
-    kr.control.advance(2)
-    assert api.post("/video/v3/emoList", body)["code"] == "10022"
-    assert api.info()["balance"] == "100000.00"  # getInfo still answers after expiry
+    assert "10022" not in _every_call(api, "test-token").values()
+    kr.control.advance(11)
+    codes = _every_call(api, "test-token")
+    assert set(codes.values()) == {"10022"}, codes  # getInfo included
+    assert kr.control.account("test-token")["balance"] == "100000.00"  # nothing was taken
     # renewing the membership (control API) brings the account back
     kr.control.set_account("test-token", vipExpireTime="2099-01-01 00:00:00")
     assert api.post("/video/v3/emoList", body)["code"] == "200"
+    assert api.info()["balance"] == "100000.00"
 
 
 def test_control_api_account_fields(api: Api, kr) -> None:

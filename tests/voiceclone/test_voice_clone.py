@@ -112,10 +112,19 @@ def test_tags_as_json_array_or_comma_list(api: Api, wav3: bytes, raw: str, tags:
     assert api.clone(wav3, tags=raw).json()["voice"]["tags"] == tags
 
 
-@pytest.mark.parametrize("raw", ['["unclosed"', "[1, 2]", '[{"a": 1}]'])
-def test_bad_tags_are_invalid(api: Api, wav3: bytes, raw: str) -> None:
+@pytest.mark.parametrize("raw", [
+    '["unclosed"', "[1, 2]", '[{"a": 1}]',
+    "[" * 1000, "[" * 100 + "]" * 100, "[" * 5000 + "]" * 5000,  # nesting: too deep to parse, or not strings
+    "[" + "9" * 5000 + "]",  # a number Python will not convert (over 4,300 digits)
+    '["\\ud800"]', '["ok", "a\\udfffb"]',  # lone surrogates: not text, and no UTF-8 for the answer
+])
+def test_bad_tags_are_invalid(vc, api: Api, wav3: bytes, raw: str) -> None:
+    before = api.credits()
     r = api.clone(wav3, tags=raw)
-    assert r.status_code == 400 and r.json()["code"] == "INVALID_PARAMETERS"
+    assert r.status_code == 400 and r.json()["code"] == "INVALID_PARAMETERS", r.text
+    assert "tags" in r.json()["error"]
+    assert api.credits() == before  # refused before anything was charged or kept
+    assert vc.control.state()["provider"] == "voiceclone"  # the state still serializes
 
 
 def test_poor_account_gets_usage_limit_exceeded(vc, wav3: bytes) -> None:

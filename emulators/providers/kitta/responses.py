@@ -25,11 +25,20 @@ V2_PREFIX = "/api/open/v2/"
 MSGPACK_TYPES = ("application/msgpack", "application/x-msgpack", "application/vnd.msgpack")
 
 TTS_VERSIONS = ("v1", "v2", "s1", "v3-turbo", "v3-hd")
+V3_VERSIONS = ("v3-turbo", "v3-hd")  # the versions `language` (and `emotion`) apply to
 TTS_FORMATS = ("mp3", "wav", "pcm")
-EMOTIONS = ("happy", "sad", "angry", "fearful", "disgusted", "surprised", "calm")
-LANGUAGES = ("auto", "zh", "en")
+# The docs list no emotions: these are the ones the emulator knows; any other string is accepted
+# and noted in the journal.
+EMOTIONS = ("happy", "sad", "angry", "fearful", "disgusted", "surprised", "calm", "auto")
+EMOTION_MAX_CHARS = 64
+LANGUAGES = ("auto", "zh", "en")  # documented for v3 only
 V2_MODELS = ("fishaudio-s2pro", "fishaudio-s1", "minimax-2.8-turbo", "minimax-2.8-hd",
              "minimax-2.6-turbo", "minimax-2.6-hd", "qwen3-tts-flash")
+# The docs write the Minimax engines as "minimax-2.8/2.6 turbo and hd", no exact id: any spelling
+# of them is taken (case, separators, Minimax's own "speech-2.8-hd"); contracts/kitta.yaml has the
+# same pattern.
+_MINIMAX = re.compile(r"(?:minimax[-_ ]?(?:speech[-_ ]?)?|speech[-_ ]?)(2\.[68])[-_ ]?(turbo|hd)",
+                      re.IGNORECASE | re.ASCII)
 V2_FORMATS = ("mp3", "wav", "ogg")
 CLONE_FORMATS = ("wav", "mp3")
 MULTIPART_SLACK = 1024 * 1024
@@ -136,6 +145,31 @@ def _enum(call: Call, body: dict[str, Any], name: str, allowed: tuple[str, ...],
     return str(value)
 
 
+def _free_choice(call: Call, body: dict[str, Any], name: str, known: tuple[str, ...], max_len: int,
+                 why: str) -> str | None:
+    """A string field whose values the docs do not list: any string is taken; one the emulator
+    does not know is noted in the journal (`why` says what the note means)."""
+    value = _string(call, body, name, max_len=max_len)
+    if value is not None and value not in known:
+        call.note(f"{name} {value!r} {why}")
+    return value
+
+
+def _model_id(call: Call, body: dict[str, Any]) -> str:
+    """The v2 engine: a documented id, or any spelling of a documented Minimax engine (noted)."""
+    value = _string(call, body, "modelId", max_len=128)
+    if value is None:
+        return "fishaudio-s1"
+    if value in V2_MODELS:
+        return value
+    minimax = _MINIMAX.fullmatch(value)
+    if minimax is None:
+        raise fail(call, "INVALID_PARAMETERS", f"modelId must be one of: {', '.join(V2_MODELS)}")
+    canonical = f"minimax-{minimax.group(1)}-{minimax.group(2).lower()}"
+    call.note(f"modelId {value!r} taken as {canonical!r} (the docs give no exact spelling)")
+    return canonical
+
+
 def _text(call: Call, body: dict[str, Any]) -> str:
     text = _string(call, body, "text", required=True)
     assert text is not None
@@ -182,8 +216,13 @@ async def tts(call: Call) -> Response:
     _number(call, body, "volume", 0.0, -20.0, 20.0)
     version = _enum(call, body, "version", TTS_VERSIONS, "v1")
     fmt = _enum(call, body, "format", TTS_FORMATS, "mp3")
-    _enum(call, body, "emotion", (*EMOTIONS, "auto"), "auto")  # v3 only; ignored by other versions
-    _enum(call, body, "language", LANGUAGES, "auto")
+    # v3 only, ignored by the other versions: the docs list languages (for v3), not emotions
+    _free_choice(call, body, "emotion", EMOTIONS, EMOTION_MAX_CHARS, "is not one the emulator knows; accepted")
+    if version in V3_VERSIONS:
+        _enum(call, body, "language", LANGUAGES, "auto")
+    else:
+        _free_choice(call, body, "language", LANGUAGES, 32,
+                     f"is not one of auto|zh|en; accepted, as language applies to v3 only (version {version})")
     cache = body.get("cache", False)
     if cache is None:
         cache = False
@@ -212,7 +251,7 @@ async def tts_v2(call: Call) -> Response:
     backend = _backend(call)
     body = await _object_body(call)
     voice_id = _string(call, body, "voiceId", required=True, max_len=128)
-    _enum(call, body, "modelId", V2_MODELS, "fishaudio-s1")
+    _model_id(call, body)
     text = _text(call, body)
     fmt = _enum(call, body, "format", V2_FORMATS, "mp3")
     _number(call, body, "speed", 1.0, 0.5, 2.0)
@@ -222,7 +261,7 @@ async def tts_v2(call: Call) -> Response:
     _number(call, body, "similarity", None, 0.5, 1.5)
     _number(call, body, "pitch", None, -12.0, 12.0)
     _string(call, body, "language", max_len=32)
-    _enum(call, body, "emotion", EMOTIONS, None)
+    _free_choice(call, body, "emotion", EMOTIONS, EMOTION_MAX_CHARS, "is not one the emulator knows; accepted")
     assert voice_id is not None and fmt is not None
     account = call.account
     if backend.usable_voice(account, voice_id) is None:

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 from emulators.media.audio import speech_duration
 from emulators.media.probe import probe
 from emulators.providers.kreado.exceptions import KreadoError
-from emulators.providers.kreado.models import Media
+from emulators.providers.kreado.models import Media, whole_seconds
 
 AUDIO, VIDEO, IMAGE = "audio", "video", "image"
 DOWNLOAD_FAILED = {AUDIO: "10003", VIDEO: "10005", IMAGE: "10006"}
@@ -100,7 +100,7 @@ def check_audio(media: Media, limits: dict[str, Any]) -> None:
     if media.format not in AUDIO_FORMATS:
         raise KreadoError("10008")
     d = media.duration
-    if d is None or d < limits["audio_min_seconds"] or d > limits["audio_max_seconds"]:
+    if d is None or not limits["audio_min_seconds"] <= whole_seconds(d) <= limits["audio_max_seconds"]:
         raise KreadoError("10004")
 
 

@@ -46,6 +46,9 @@ VOICE_SOURCES = (1, 3, 4, 5, 6, 21)
 
 TZ = timezone(timedelta(hours=8))
 
+# Emulator-wide switches (PUT /_emulator/settings) and their defaults.
+SWITCHES: dict[str, Any] = {"idsAsStrings": False}
+
 
 # -- time and money formats ---------------------------------------------------------------------
 def fmt_time(ts: float) -> str:
@@ -81,8 +84,14 @@ def parse_money(value: Any) -> int:
     return int(whole) * 100 + int((frac + "00")[:2])
 
 
+def whole_seconds(seconds: float) -> int:
+    """An audio length as the provider counts it: whole seconds, half up. textToSpeech reports
+    `duration` so and the 1-600 s audio rule judges so, so a TTS file always passes that rule."""
+    return math.floor(seconds + 0.5)
+
+
 def hms(seconds: float) -> str:
-    s = int(round(seconds))
+    s = whole_seconds(seconds)
     return f"{s // 3600:02d}:{s % 3600 // 60:02d}:{s % 60:02d}"
 
 
@@ -307,6 +316,24 @@ class KreadoBackend(Backend):
                 spec["vipExpireTime"] = fmt_time(now + float(days) * 86400)
             backend.put_account(str(token), spec)
         return backend
+
+    # -- switches -----------------------------------------------------------------------------------
+    def settings_view(self) -> dict[str, Any]:
+        return {name: self.emulator.settings.get(name, default) for name, default in SWITCHES.items()}
+
+    def put_settings(self, fields: dict[str, Any]) -> dict[str, Any]:
+        for name, value in fields.items():
+            if name not in SWITCHES:
+                raise ValueError(f"unknown setting {name!r}; known: {', '.join(SWITCHES)}")
+            if not isinstance(value, bool):
+                raise ValueError(f"{name} must be true or false")
+        self.emulator.settings.update(fields)
+        return self.settings_view()
+
+    @property
+    def ids_as_strings(self) -> bool:
+        """Job ids (Java Longs beyond 2^53) go out as strings of digits instead of JSON numbers."""
+        return bool(self.emulator.settings.get("idsAsStrings", False))
 
     # -- ids ----------------------------------------------------------------------------------------
     def new_id(self, now: float) -> str:
@@ -576,7 +603,7 @@ class KreadoBackend(Backend):
         record = self.emulator.add_generated(
             {"kind": "speech", "text": content, "format": "mp3", "voice": voice.voiceId}, "mp3", owner=account.token)
         audio = SpeechAudio(fileId=st.nextFileId, taskId=task_id, owner=account.token, file=record.id,
-                            duration=max(1, round(speech_duration(content))), paymentCents=cents, createdAt=now)
+                            duration=whole_seconds(speech_duration(content)), paymentCents=cents, createdAt=now)
         st.audios[str(audio.fileId)] = audio
         st.nextFileId += 1
         st.nextTtsTaskId += 1

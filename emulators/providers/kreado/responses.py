@@ -1,6 +1,7 @@
 """KreadoAI V3 handlers: parse the request, call the backend, serialize the answer."""
 from __future__ import annotations
 
+import json
 import math
 import re
 from typing import Any
@@ -90,9 +91,13 @@ async def _body(call: Call, required: bool = True) -> dict[str, Any]:
 
 
 def _as_int(value: Any) -> int | None:
-    """JSON integers, and strings of digits (the server's JSON binding coerces those)."""
+    """JSON integers, numbers with no fraction (2.0) and strings of digits: what the server's
+    (Java) JSON binding turns into the same integer. A fraction (1.5) is refused rather than
+    truncated as Java would: that would hide a client's bug behind a different value."""
     if isinstance(value, bool):
         return None
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        value = int(value)
     if isinstance(value, int):
         return value if abs(value) < 10**18 else None
     if isinstance(value, str) and _INT.fullmatch(value.strip()):
@@ -121,20 +126,48 @@ def req_int(data: dict[str, Any], name: str, low: int | None = None, high: int |
     return number
 
 
-def opt_str(data: dict[str, Any], name: str, max_len: int = 2048) -> str | None:
+def _java_text(value: Any) -> str | None:
+    """What a Java JSON binding (Jackson) makes of a JSON scalar bound to a String field: the
+    number's or boolean's text. None for objects and arrays, which it refuses, and for NaN and
+    Infinity, which its parser refuses (they are not JSON)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int) or (isinstance(value, float) and math.isfinite(value)):
+        return str(value)
+    return None
+
+
+def opt_str(call: Call, data: dict[str, Any], name: str, max_len: int = 2048, where: str = "") -> str | None:
+    """A String field. A JSON number or boolean is taken as its text, as the server's Java JSON
+    binding does (so `"resize": 1.5` is "1.5"), and noted in the journal."""
     value = data.get(name)
     if value is None:
         return None
-    if not isinstance(value, str) or len(value) > max_len:
+    if not isinstance(value, str):
+        text = _java_text(value)
+        if text is None:
+            raise _fail()
+        call.note(f"{where}{name} sent as the JSON {type(value).__name__} {json.dumps(value)}: taken as the "
+                  f"string {text!r}, as a Java JSON binding does for a String field")
+        value = text
+    if len(value) > max_len:
         raise _fail()
     return value
 
 
-def req_str(data: dict[str, Any], name: str, max_len: int = 2048) -> str:
-    value = opt_str(data, name, max_len)
+def req_str(call: Call, data: dict[str, Any], name: str, max_len: int = 2048, where: str = "") -> str:
+    value = opt_str(call, data, name, max_len, where)
     if value is None or not value.strip():
         raise _fail()
     return value
+
+
+def opt_resize(call: Call, data: dict[str, Any], where: str, positive: bool) -> str | None:
+    """A scale ratio: a String of "up to two decimal places" (a number is taken as its text)."""
+    resize = opt_str(call, data, "resize", 16, where)
+    if resize is not None and not (_RESIZE.fullmatch(resize) and (float(resize) > 0 or not positive)):
+        raise _fail()
+    return resize
 
 
 def opt_obj(data: dict[str, Any], name: str) -> dict[str, Any] | None:
@@ -173,6 +206,12 @@ def job_id(data: dict[str, Any], name: str = "jobId") -> str:
     if isinstance(value, str) and _ID.fullmatch(value.strip()):
         return str(int(value.strip()))
     raise _fail()
+
+
+def job_id_out(call: Call, job_id: str) -> int | str:
+    """A job id as answers carry it: a JSON number (a Java Long, beyond 2^53, as in the docs), or
+    a string of digits under the `idsAsStrings` switch (for clients whose numbers are doubles)."""
+    return job_id if _backend(call).ids_as_strings else int(job_id)
 
 
 def _page(data: dict[str, Any], call: Call) -> tuple[int, int]:
@@ -225,13 +264,13 @@ async def avatar_list(call: Call) -> Response:
 
 async def upload_avatar(call: Call) -> Response:
     data = await _body(call)
-    url = m.check_url(req_str(data, "fileUrl"))
+    url = m.check_url(req_str(call, data, "fileUrl"))
     backend = _backend(call)
     media = await _judge(call, url, m.IMAGE)
     m.check_photo(media, backend.state.settings.limits)
     with call.emulator.lock:
         upload = backend.upload_avatar(call.account, "photo", url, media, call.now)
-    return ok({"jobId": int(upload.jobId)})
+    return ok({"jobId": job_id_out(call, upload.jobId)})
 
 
 def _upload_status(call: Call, upload: Upload, with_type: bool) -> dict[str, Any]:
@@ -250,7 +289,7 @@ async def get_upload_custom_avatar(call: Call) -> Response:
 
 async def upload_clone_video(call: Call) -> Response:
     data = await _body(call)
-    url = m.check_url(req_str(data, "videoUrl"))
+    url = m.check_url(req_str(call, data, "videoUrl"))
     backend = _backend(call)
     limits = backend.state.settings.limits
     media = await _judge(call, url, m.VIDEO)
@@ -258,7 +297,7 @@ async def upload_clone_video(call: Call) -> Response:
     m.check_clone_resolution(media, limits)
     with call.emulator.lock:
         upload = backend.upload_avatar(call.account, "clone", url, media, call.now)
-    return ok({"jobId": int(upload.jobId)})
+    return ok({"jobId": job_id_out(call, upload.jobId)})
 
 
 async def get_upload_clone_video_status(call: Call) -> Response:
@@ -279,7 +318,7 @@ async def _audio(call: Call, audio_url: str, audio_id: int | None) -> tuple[m.Me
 
 
 def _task_name(data: dict[str, Any], call: Call) -> str:
-    return req_str(data, "taskName", _backend(call).state.settings.limits["task_name_max_chars"])
+    return req_str(call, data, "taskName", _backend(call).state.settings.limits["task_name_max_chars"])
 
 
 async def submit_lip_task(call: Call) -> Response:
@@ -287,8 +326,8 @@ async def submit_lip_task(call: Call) -> Response:
     backend = _backend(call)
     limits = backend.state.settings.limits
     name = _task_name(data, call)
-    video_url = m.check_url(req_str(data, "videoUrl"))
-    audio_url = m.check_url(req_str(data, "audioUrl"))
+    video_url = m.check_url(req_str(call, data, "videoUrl"))
+    audio_url = m.check_url(req_str(call, data, "audioUrl"))
     audio_id = opt_int(data, "audioId")
     video = await _judge(call, video_url, m.VIDEO)
     m.check_video(video, limits, limits["video_max_bytes"])
@@ -299,7 +338,7 @@ async def submit_lip_task(call: Call) -> Response:
             call.account, call.now, kind="lip", task_name=name, audio_url=audio_url, audio=audio,
             audio_file=audio_file, width=video.width or defaults["width"], height=video.height or defaults["height"],
             support_type=VIDEO, avatar_id=None, inputs=data)
-    return ok({"jobId": int(task.jobId)})
+    return ok({"jobId": job_id_out(call, task.jobId)})
 
 
 async def submit_system_lip_task(call: Call) -> Response:
@@ -311,21 +350,19 @@ async def submit_system_lip_task(call: Call) -> Response:
     human = opt_obj(data, "digitalHuman")
     if audio_obj is None or human is None:
         raise _fail()
-    audio_url = m.check_url(req_str(audio_obj, "audioUrl"))
+    audio_url = m.check_url(req_str(call, audio_obj, "audioUrl", where="audio."))
     audio_id = opt_int(audio_obj, "audioId")
     avatar_id = req_int(human, "digitalHumanId")
     opt_int(human, "mask", choices=(0, 1, 2))
     opt_int(human, "x", -10000, 10000)
     opt_int(human, "y", -10000, 10000)
-    resize = human.get("resize")
-    if resize is not None and not (isinstance(resize, str) and _RESIZE.fullmatch(resize) and float(resize) > 0):
-        raise _fail()
+    opt_resize(call, human, "digitalHuman.", positive=True)
     template = opt_int(human, "templateId")
     if template is not None and template not in backend.emotion_ids:
         raise _fail()
     background = opt_obj(data, "background")
     if background is not None:
-        _check_background(background)
+        _check_background(call, background)
     avatar = backend.state.avatars.get(str(avatar_id))
     if avatar is None or not backend.avatar_usable(avatar, call.token or "", call.now):
         raise _fail("10020")
@@ -336,12 +373,12 @@ async def submit_system_lip_task(call: Call) -> Response:
             call.account, call.now, kind="system", task_name=name, audio_url=audio_url, audio=audio,
             audio_file=audio_file, width=width, height=height, support_type=avatar.supportTypeId,
             avatar_id=avatar_id, inputs=data)
-    return ok({"jobId": int(task.jobId)})
+    return ok({"jobId": job_id_out(call, task.jobId)})
 
 
-def _check_background(background: dict[str, Any]) -> None:
+def _check_background(call: Call, background: dict[str, Any]) -> None:
     kind = opt_int(background, "type", choices=(302, 303))
-    color = opt_str(background, "color", 64)
+    color = opt_str(call, background, "color", 64, "background.")
     elements = background.get("backgroundElements")
     if elements is not None and not isinstance(elements, list):
         raise _fail()
@@ -349,16 +386,15 @@ def _check_background(background: dict[str, Any]) -> None:
         raise _fail()
     if kind == 303 and not elements:
         raise _fail()
-    for element in elements or []:
+    for i, element in enumerate(elements or []):
         if not isinstance(element, dict):
             raise _fail()
+        where = f"background.backgroundElements[{i}]."
         opt_int(element, "elementType", choices=(330,))
         url = element.get("fileUrl")
         if kind == 303 or url is not None:
-            m.check_url(req_str(element, "fileUrl"))
-        resize = element.get("resize")
-        if resize is not None and not (isinstance(resize, str) and _RESIZE.fullmatch(resize)):
-            raise _fail()
+            m.check_url(req_str(call, element, "fileUrl", where=where))
+        opt_resize(call, element, where, positive=False)
 
 
 async def get_lip_video_result(call: Call) -> Response:
@@ -432,12 +468,12 @@ def voice_json(call: Call, voice: Voice) -> dict[str, Any]:
 
 async def get_voice_list(call: Call) -> Response:
     data = await _body(call)
-    language = req_str(data, "language", 100)
-    city = opt_str(data, "languageCityType", 200)
-    gender = opt_str(data, "gender", 20)
+    language = req_str(call, data, "language", 100)
+    city = opt_str(call, data, "languageCityType", 200)
+    gender = opt_str(call, data, "gender", 20)
     if gender and gender.casefold() not in GENDERS:
         raise _fail()
-    age = opt_str(data, "ageGroup", 20)
+    age = opt_str(call, data, "ageGroup", 20)
     if age and age.casefold() not in AGE_GROUPS:
         raise _fail()
     clone = req_int(data, "voiceClone", choices=(0, 1))
@@ -452,16 +488,12 @@ async def get_voice_list(call: Call) -> Response:
 async def text_to_speech(call: Call) -> Response:
     data = await _body(call)
     backend = _backend(call)
-    raw_language = data.get("languageId")
-    if isinstance(raw_language, int) and not isinstance(raw_language, bool):
-        raw_language = str(raw_language)
-    if not isinstance(raw_language, str) or not raw_language.strip():
-        raise _fail()
-    content = req_str(data, "content", backend.state.settings.limits["tts_max_chars"])
-    voice_id = req_str(data, "voiceId", 200)
+    language_id = req_str(call, data, "languageId", 100)
+    content = req_str(call, data, "content", backend.state.settings.limits["tts_max_chars"])
+    voice_id = req_str(call, data, "voiceId", 200)
     clone = req_int(data, "voiceClone", choices=(0, 1))
     source = req_int(data, "voiceSource", choices=VOICE_SOURCES)
-    style = opt_str(data, "styleId", 100)
+    style = opt_str(call, data, "styleId", 100)
     values = {name: opt_int(data, name) for name in ("volume", "prosodyRate", "prosodyPitch")}
     if clone == 1:
         raise _fail("10009")  # no cloned voices exist
@@ -476,7 +508,7 @@ async def text_to_speech(call: Call) -> Response:
     if style and style not in {s.get("styleId") for s in voice.styles}:
         raise _fail()
     with call.emulator.lock:
-        audio: SpeechAudio = backend.tts(call.account, call.now, language_id=raw_language.strip(),
+        audio: SpeechAudio = backend.tts(call.account, call.now, language_id=language_id.strip(),
                                          content=content, voice=voice)
     return ok({"taskId": audio.taskId, "textToSpeech": {
         "fileId": audio.fileId, "duration": audio.duration, "audioUrl": _url(call, audio.file),
@@ -508,14 +540,14 @@ async def submit_subtitle_task(call: Call) -> Response:
     backend = _backend(call)
     limits = backend.state.settings.limits
     name = _task_name(data, call)
-    url = m.check_url(req_str(data, "srcFileUrl"))
+    url = m.check_url(req_str(call, data, "srcFileUrl"))
     _rects(data, "customRectAreaList")
     _rects(data, "rectAreaList")
     video = await _judge(call, url, m.VIDEO)
     m.check_video(video, limits, limits["subtitle_max_bytes"])
     with call.emulator.lock:
         task = backend.submit_subtitle(call.account, call.now, name, video, data)
-    return ok({"jobId": int(task.jobId)})
+    return ok({"jobId": job_id_out(call, task.jobId)})
 
 
 def subtitle_json(call: Call, task: SubtitleTask) -> dict[str, Any]:
@@ -529,7 +561,7 @@ def subtitle_json(call: Call, task: SubtitleTask) -> dict[str, Any]:
         process = max(0, round(finished - (started if started is not None else task.createdAt)))
     end = fmt_iso_local(finished) if done and finished is not None else None
     return {
-        "jobId": int(task.jobId), "businessTaskId": task.businessTaskId, "taskName": task.taskName,
+        "jobId": job_id_out(call, task.jobId), "businessTaskId": task.businessTaskId, "taskName": task.taskName,
         "status": status, "targetVideoUrl": _url(call, task.targetFile) if done else None,
         "processTime": process, "duration": max(1, round(task.duration)),
         "createTime": fmt_iso_local(task.createdAt), "successTime": end, "completeTime": end,

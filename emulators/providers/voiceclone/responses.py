@@ -113,13 +113,19 @@ def parse_tags(raw: str | None) -> list[str]:
     if raw.startswith("["):
         try:
             tags = json.loads(raw)
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):  # not JSON; nested too deep; a number of 4,300+ digits
             raise error("INVALID_PARAMETERS", "tags must be a JSON array or a comma-separated list") from None
         if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
             raise error("INVALID_PARAMETERS", "tags must be a JSON array of strings")
+        if any(_has_lone_surrogate(t) for t in tags):  # "\ud800": no text, and no UTF-8 for the answer
+            raise error("INVALID_PARAMETERS", "tags must be valid Unicode text")
     else:
         tags = raw.split(",")
     return [t.strip() for t in tags if t.strip()]
+
+
+def _has_lone_surrogate(text: str) -> bool:
+    return any("\ud800" <= c <= "\udfff" for c in text)
 
 
 def _credit_error(exc: Exception) -> Exception:
