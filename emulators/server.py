@@ -112,12 +112,12 @@ async def serve_all(emulators: list[Emulator], host: str, ports: list[int],
         for server in servers:  # one server failing stops the others
             server.should_exit = True
         await asyncio.gather(*tasks, return_exceptions=True)
-        for sig in STOP_SIGNALS:
-            loop.remove_signal_handler(sig)
         if saver:
             saver.cancel()
         if state_file:
             state_file.save(emulators)
+        for sig in STOP_SIGNALS:  # only now: a signal during the save must not cut it short
+            loop.remove_signal_handler(sig)
 
 
 async def _save_periodically(emulators: list[Emulator], state_file: StateFile) -> None:
