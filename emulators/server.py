@@ -3,10 +3,14 @@ background thread (the pytest plugin's real-socket fixture)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import json
 import logging
+import signal
+import socket
 import threading
+from collections.abc import Coroutine, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,12 +20,45 @@ from emulators.engine.emulator import Emulator
 
 log = logging.getLogger("emulators")
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)  # Ctrl-C, and what `docker stop` sends
+
 
 def server_config(app: Any, host: str, port: int) -> uvicorn.Config:
-    # uvloop + httptools: measured ~2.8x faster than the pure-Python defaults on this machine.
-    return uvicorn.Config(app, host=host, port=port, loop="uvloop", http="httptools",
+    # "auto" is uvloop + httptools where installed (uvicorn[standard]: measured ~2.8x faster than
+    # the pure-Python defaults on this machine), the pure-Python ones where not (Windows).
+    return uvicorn.Config(app, host=host, port=port, loop="auto", http="auto",
                           lifespan="on", log_level="warning", access_log=False,
                           timeout_graceful_shutdown=2)
+
+
+class Server(uvicorn.Server):
+    """A uvicorn server that leaves signals alone: several share one process, and whoever runs
+    them (`serve_all`, a test thread) decides when they stop."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A listening socket on host:port; OSError (address in use, ...) before anything starts."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def run(main: Coroutine[Any, Any, None]) -> None:
+    """Runs `main` on the event loop uvicorn would pick (uvloop where installed)."""
+    factory = server_config(None, "127.0.0.1", 0).get_loop_factory()
+    with asyncio.Runner(loop_factory=factory) as runner:
+        runner.run(main)
 
 
 class StateFile:
@@ -50,20 +87,37 @@ class StateFile:
 
 
 async def serve_all(emulators: list[Emulator], host: str, ports: list[int],
-                    state_file: StateFile | None = None) -> None:
+                    state_file: StateFile | None = None,
+                    sockets: list[socket.socket] | None = None) -> None:
+    """Serves until SIGINT or SIGTERM (a second one: stop without waiting for open requests),
+    then saves the state. `sockets` (from `listen`, one per emulator) replace host and ports."""
     # Seeded state lives as long as the process: keep it out of the collector's scans (p99).
     gc.collect()
     gc.freeze()
-    servers = [uvicorn.Server(server_config(em, host, port)) for em, port in zip(emulators, ports)]
-    tasks = [asyncio.create_task(s.serve()) for s in servers]
+    servers = [Server(server_config(em, host, port)) for em, port in zip(emulators, ports)]
+    loop = asyncio.get_running_loop()
+
+    def stop() -> None:
+        for server in servers:
+            server.force_exit = server.should_exit
+            server.should_exit = True
+
+    for sig in STOP_SIGNALS:
+        loop.add_signal_handler(sig, stop)
+    tasks = [asyncio.create_task(s.serve([sockets[i]] if sockets else None)) for i, s in enumerate(servers)]
     saver = asyncio.create_task(_save_periodically(emulators, state_file)) if state_file else None
     try:
         await asyncio.gather(*tasks)
     finally:
+        for server in servers:  # one server failing stops the others
+            server.should_exit = True
+        await asyncio.gather(*tasks, return_exceptions=True)
         if saver:
             saver.cancel()
         if state_file:
             state_file.save(emulators)
+        for sig in STOP_SIGNALS:  # only now: a signal during the save must not cut it short
+            loop.remove_signal_handler(sig)
 
 
 async def _save_periodically(emulators: list[Emulator], state_file: StateFile) -> None:
@@ -79,8 +133,7 @@ class ThreadedServer:
     """One emulator on a free port in a daemon thread; `stop()` shuts it down."""
 
     def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 0) -> None:
-        self.server = uvicorn.Server(server_config(app, host, port))
-        self.server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        self.server = Server(server_config(app, host, port))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.host = host
 

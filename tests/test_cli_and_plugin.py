@@ -37,13 +37,14 @@ def _wait(url: str, proc: subprocess.Popen[str], timeout: float = 20) -> float:
     raise AssertionError("emulator did not answer")
 
 
-def _stop(proc: subprocess.Popen[str]) -> str:
-    proc.send_signal(signal.SIGINT)
+def _stop(proc: subprocess.Popen[str], sig: int = signal.SIGINT) -> str:
+    proc.send_signal(sig)
     try:
         out, _ = proc.communicate(timeout=15)
     except subprocess.TimeoutExpired:
         proc.kill()
         out, _ = proc.communicate()
+    assert proc.returncode == 0 and "Traceback" not in out, out  # a clean stop
     return out
 
 
@@ -66,7 +67,8 @@ def test_serve_refuses_bad_arguments() -> None:
         assert r.returncode == 2 and message in r.stderr
 
 
-def test_state_file_keeps_state_across_restarts(tmp_path: Path) -> None:
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_state_file_keeps_state_across_restarts(tmp_path: Path, sig: int) -> None:
     port = _free_port()
     state = tmp_path / "state.json"
     base = f"http://127.0.0.1:{port}"
@@ -77,7 +79,7 @@ def test_state_file_keeps_state_across_restarts(tmp_path: Path) -> None:
                             json={"text": "keep me", "voiceId": "clsys00000000000000000001"}).json()
         httpx.post(base + "/_emulator/clock", json={"advance_seconds": 60})
     finally:
-        _stop(proc)
+        _stop(proc, sig)  # at once: nothing may wait for a periodic save
     assert state.exists()
     proc = _start("voiceclone", "--port", str(port), "--state-file", str(state))
     try:

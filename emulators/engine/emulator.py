@@ -1,7 +1,8 @@
 """One running emulator of one provider: the engine's state and services, and its ASGI app.
 
 The middleware order is built in one place (`_build_stack`):
-control API -> journal -> faults -> contract check (switchable) -> gateway.
+control API -> access log (off unless the CLI turns it on) -> journal -> faults -> contract check
+(switchable) -> gateway.
 The gateway matches the endpoint, settles due jobs, authenticates, admits (rate limits), calls
 the handler and turns every failure into the provider's own error response.
 """
@@ -24,6 +25,7 @@ from starlette.responses import FileResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from emulators.engine import control
+from emulators.engine.accesslog import AccessLogLayer
 from emulators.engine.clock import Clock
 from emulators.engine.errors import ProviderError
 from emulators.engine.faults import FaultTable
@@ -374,7 +376,7 @@ class Emulator:
             app = ContractLayer(app, self)
         app = FaultLayer(app, self)
         app = JournalLayer(app, self)
-        return app
+        return AccessLogLayer(app, self)  # off until the CLI turns it on (accesslog.enable)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
