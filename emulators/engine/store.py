@@ -23,6 +23,7 @@ of the whole state was declared, which finds a forgotten `touch`.
 from __future__ import annotations
 
 import dataclasses
+import threading
 import typing
 from contextvars import ContextVar, Token
 from typing import Any, Callable, Iterable, Iterator, Protocol
@@ -154,7 +155,7 @@ class StateRoot:
 class Unit:
     """The writes of one request (or one control call, one tick): before-images in order."""
 
-    __slots__ = ("store", "changes", "token", "depth", "log_start", "base", "generation")
+    __slots__ = ("store", "changes", "token", "depth", "log_start", "base", "generation", "thread", "closed")
 
     def __init__(self, store: Store) -> None:
         self.store = store
@@ -165,6 +166,13 @@ class Unit:
         self.log_start = 0
         self.base: dict[Key, Any] | None = None  # audit mode: the whole state at the start
         self.generation = store.generation  # a wholesale replacement (reset, restore) ends it
+        # A context copied into a task or thread (call_soon_threadsafe, run_in_executor) carries
+        # the unit along: only the thread that opened it, while it is open, may write into it.
+        self.thread = threading.get_ident()
+        self.closed = False
+
+    def live(self) -> bool:
+        return not self.closed and self.thread == threading.get_ident()
 
     def mark(self) -> int:
         """A savepoint: `rollback_to(mark)` undoes what was written after it."""
@@ -239,7 +247,7 @@ class Store:
     def begin(self) -> Unit:
         """Opens a unit for the current context, or joins the one already open."""
         unit = _current.get()
-        if unit is not None and unit.store is self:
+        if unit is not None and unit.store is self and unit.live():
             unit.depth += 1
             return unit
         unit = Unit(self)
@@ -282,6 +290,7 @@ class Store:
             self._close(unit)
 
     def _close(self, unit: Unit) -> None:
+        unit.closed = True
         if unit.token is not None:
             try:
                 _current.reset(unit.token)
@@ -298,7 +307,7 @@ class Store:
         if self.loading:
             return
         unit = _current.get()
-        if unit is None or unit.store is not self:
+        if unit is None or unit.store is not self or not unit.live():
             unit = self._ambient
             if unit is None:
                 unit = self._ambient = Unit(self)
