@@ -456,7 +456,7 @@
     return Number(n).toLocaleString("en-US");
   }
 
-  // At most a quarter of a token, like the journal shows tokens.
+  // Fault rules come back with their whole token: show at most a quarter of it.
   function redact(token) {
     const keep = Math.floor(token.length / 4);
     const head = Math.ceil(keep / 2);
