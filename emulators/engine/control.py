@@ -8,6 +8,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
+from emulators.engine import dashboard
 from emulators.engine.faults import parse_rule
 from emulators.engine.serde import to_json
 
@@ -30,6 +31,8 @@ async def handle(emulator: Emulator, scope: Scope, receive: Receive, send: Send)
     request = Request(scope, receive)
     parts = scope["path"][len(PREFIX):].strip("/").split("/", 1)
     resource, rest = parts[0], (parts[1] if len(parts) > 1 else "")
+    if resource == dashboard.UI:  # the page's static shell: no data, no token needed
+        return await dashboard.serve_shell(scope, receive, send, rest)
     if (scope["method"], resource, rest) == ("GET", "state", ""):
         stream = StreamingResponse(emulator.snapshot_stream(), media_type="application/json")
         await stream(scope, receive, send)
@@ -63,6 +66,8 @@ async def _json(request: Request) -> Any:
 
 async def _dispatch(em: Emulator, request: Request, method: str, resource: str,
                     rest: str) -> tuple[int, Any]:
+    if dashboard.handles(method, resource, rest):  # read-only lists the dashboard polls
+        return dashboard.dispatch(em, resource, request.query_params)
     key = (method, resource)
     if key == ("GET", "health") and not rest:
         return 200, {"status": "ok", "provider": em.provider.id}
