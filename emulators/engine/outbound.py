@@ -3,7 +3,7 @@ client names), kept from being turned against the machine the emulators run on.
 
 Every URL, and every redirect hop again, passes `OutboundPolicy.check` before a byte is sent:
 
-- only `http` and `https`; no userinfo (`user@host`), no backslash, space or control
+- only `http` and `https`; no userinfo (`user@host`), no backslash or control
   character, an ASCII host name, a valid port: the URL means one thing to every parser;
 - a path naming the control API (`_emulator`, in any case, however often percent-encoded)
   is refused on every host;
@@ -175,8 +175,8 @@ class OutboundPolicy:
         """(scheme, host, port, target, decoded path) or Refused: the syntactic rules."""
         if not isinstance(url, str) or not url or len(url) > MAX_URL_LENGTH:
             raise Refused("not a URL")
-        if any(c in url for c in "\\ \t\r\n") or any(ord(c) < 0x20 or ord(c) == 0x7f for c in url):
-            raise Refused("the URL holds a backslash, a space or a control character")
+        if "\\" in url or any(ord(c) < 0x20 or ord(c) == 0x7f for c in url):
+            raise Refused("the URL holds a backslash or a control character")
         try:
             parts = urlsplit(url)
             port = parts.port
@@ -185,6 +185,8 @@ class OutboundPolicy:
         scheme = parts.scheme.lower()
         if scheme not in ("http", "https"):
             raise Refused(f"only http and https URLs are fetched, not {scheme or 'a relative URL'}")
+        if " " in parts.netloc:
+            raise Refused("the URL's host holds a space")
         if "@" in parts.netloc:
             raise Refused("URLs with user information (user@host) are not followed")
         host = (parts.hostname or "").rstrip(".")
@@ -196,8 +198,8 @@ class OutboundPolicy:
             raise Refused("port 0 is not a port")
         port = port or (443 if scheme == "https" else 80)
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        if not target.isascii():
-            target = httpx.URL(url).raw_path.decode("ascii")  # percent-encodes as httpx would send it
+        if not target.isascii() or " " in target:
+            target = httpx.URL(url).raw_path.decode("ascii")  # percent-encoded, as httpx sends it
         path = unquote(parts.path or "/")
         if "%" in host:
             raise Refused("the host must not be percent-encoded")

@@ -46,7 +46,7 @@ class Spy:
                     self.send_header("Content-Length", "0")
                     self.end_headers()
                     return
-                payload = PNG if parts.path == "/pic.png" else b""
+                payload = PNG if parts.path.endswith(".png") else b""
                 self.send_response(200)
                 self.send_header("Content-Type", "image/png" if payload else "text/plain")
                 self.send_header("Content-Length", str(len(payload)))
@@ -116,7 +116,7 @@ def _attacks(port: int) -> list[str]:
         f"http://127.0.0.1.nip.io:{port}/x",
         f"http://%31%32%37.0.0.1:{port}/x",
         f"http://127.0.0.1:{port}/x\r\nX-Injected: 1",
-        f"http://127.0.0.1:{port}/x y",
+        f"http://127.0.0.1 :{port}/x",
         f"gopher://127.0.0.1:{port}/_emulator",
         f"ftp://127.0.0.1:{port}/x",
         "file:///etc/passwd",
@@ -200,6 +200,12 @@ def test_url_upload_rechecks_every_redirect(api: Api, spy: Spy, kai: RunningEmul
     assert r.status_code == 400 and "redirects" in r.json()["msg"]
     assert all(urlsplit(req["path"]).path == "/redirect" for req in spy.requests)  # never a refused hop
     _untouched(kai)
+
+
+def test_url_upload_encodes_what_a_sloppy_url_leaves_raw(api: Api, spy: Spy) -> None:
+    r = api.post("/api/file-url-upload", json={"fileUrl": f"{spy.url}/my pic ü.png?size=big one", "uploadPath": "x"})
+    assert r.status_code == 200, r.text
+    assert spy.requests[0]["path"] == "/my%20pic%20%C3%BC.png?size=big%20one"
 
 
 def test_url_upload_still_follows_a_redirect_to_a_file(api: Api, spy: Spy) -> None:

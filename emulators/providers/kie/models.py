@@ -8,6 +8,7 @@ generating -> success | fail on the emulated clock; their result files are engin
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import secrets
 import weakref
@@ -171,6 +172,7 @@ class KieBackend(Backend):
 
     def __init__(self, emulator: Any, state: KieState) -> None:
         super().__init__(emulator, state)
+        _upgrade(state)
         self.catalog = Catalog(state.catalog)
         self._next_expiry: float | None = None  # earliest upload expiry; None: scan on next tick
 
@@ -531,6 +533,21 @@ class KieBackend(Backend):
                 else:
                     next_expiry = min(next_expiry, entry.expiresAt + memory)
         self._next_expiry = next_expiry
+
+
+def _upgrade(state: KieState) -> None:
+    """A state saved before credits were kept in hundredths (pool "credits") or before accounts
+    had a user id: brought up to date, so old state files keep their balances."""
+    for account in state.accounts.values():
+        pools = account.wallet.pools
+        if "credits" in pools:
+            pools[POOL] = pools.get(POOL, 0) + pools.pop("credits") * 100
+        if account.userId <= 0:
+            account.userId = 1_000_000 + int(hashlib.sha256(account.token.encode()).hexdigest(), 16) % 9_000_000
+    for task in state.tasks.values():
+        if "credits" in task.charge:
+            task.charge = {POOL: task.charge["credits"] * 100}
+            task.cost *= 100
 
 
 def _fail_reason(raw_input: Any, plan: TaskPlan) -> str | None:
