@@ -304,7 +304,7 @@ def test_a_local_receiver_still_gets_its_callback(api: Api, spy: Spy, host: str)
         api.em.control.set_settings(callbackRetryDelays=[])
         api.em.control.advance(sum(IMAGE_TIMINGS))
         (note,) = _notes(api, task_id)
-        assert note["error"] == "ConnectError"  # tried (loopback), nobody there
+        assert note["error"] in ("ConnectError", "ConnectTimeout")  # tried (loopback), nobody there
         return
     task_id = api.create_ok("nano-banana-2", callback=f"http://{host}:{spy.port}/hook?from=kie", prompt="x")
     api.em.control.advance(sum(IMAGE_TIMINGS))
