@@ -174,3 +174,15 @@ def test_hosts_other_than_loopback_are_not_called(live: RunningEmulator) -> None
 
 def _task(em: RunningEmulator, task_id: str) -> dict[str, Any]:
     return em.control.state()["backend"]["tasks"][task_id]
+
+
+def test_callback_data_follows_the_profile(live: RunningEmulator, receiver: Receiver) -> None:
+    live.control.set_settings(profile="live")
+    api = Api(live)
+    task_id = api.create_ok("nano-banana-2", callback=receiver.url, prompt="a boat", aspect_ratio="1:1")
+    live.control.advance(sum(IMAGE_TIMINGS))
+    (request,) = receiver.wait_for(1)
+    data = verify(request)["data"]
+    assert data == api.record(task_id)  # what recordInfo answers in the same profile
+    assert data["costTime"] == sum(IMAGE_TIMINGS)  # seconds
+    assert json.loads(json.loads(data["param"])["input"]) == {"aspect_ratio": "1:1", "prompt": "a boat"}

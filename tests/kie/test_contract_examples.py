@@ -226,11 +226,26 @@ def test_models_public_clients_send_are_in_the_catalog() -> None:
     fields = set(re.findall(r"`(\w+)`", section))
     assert fields == {"model", "prompt", "aspect_ratio", "duration", "sound", "image_urls", "input_urls",
                       "video_urls"}
-    assert fields - {"model"} <= set(CATALOG["fields"])
+    known = {name for spec in CATALOG["models"].values() for name in spec["inputs"]}
+    assert fields - {"model"} <= known
+
+
+CHECKS = {"string": {"enum", "max_length", "default"}, "boolean": set(), "integer": {"min", "max", "enum"},
+          "urls": {"min_items", "max_items", "media", "formats", "max_bytes", "min_side", "aspect", "seconds",
+                   "edit"},
+          "shots": {"max_items", "max_length"}}
 
 
 @pytest.mark.parametrize("model", sorted(CATALOG["models"]))
 def test_catalog_entries_are_complete(model: str) -> None:
     spec = CATALOG["models"][model]
-    assert spec["kind"] in CATALOG["kinds"] and isinstance(spec["price"], int)
-    assert set(spec["required"]) | set(spec.get("optional", [])) <= set(CATALOG["fields"])
+    assert spec["kind"] in CATALOG["kinds"]
+    for name, field in spec["inputs"].items():
+        assert set(field) - {"type", "required"} <= CHECKS[field["type"]], (name, field)
+        if "default" in field:
+            assert field["default"] in field["enum"], name
+    rules = spec["prices"]
+    assert rules and "when" not in rules[-1] or spec["kind"] == "video", "the last rule is the fallback"
+    for rule in rules:
+        assert ("credits" in rule) != ("per_second" in rule), rule
+        assert set(rule.get("when", {})) <= set(spec["inputs"]), rule

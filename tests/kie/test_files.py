@@ -204,3 +204,81 @@ def test_oversized_uploads_are_refused(api: Api) -> None:
                                                   "uploadPath": "big"})
     assert r.status_code == 400 and "limit" in r.json()["msg"]
     assert not api.em.emulator.backend.state.uploads
+
+
+# -- expiry: the record keeps its URLs, download-url tells expired from foreign --------------------
+
+def test_a_successful_task_keeps_its_result_urls_after_they_expire(api: Api) -> None:
+    task_id = api.create_ok("nano-banana-2", prompt="kept")
+    api.em.control.advance(sum(IMAGE_TIMINGS))
+    before = api.record(task_id)
+    (url,) = api.result_urls(task_id)
+    api.em.control.advance(DAY + 1)
+    assert api.download(url).status_code == 404  # the file is gone ...
+    assert api.record(task_id) == before  # ... the record does not change
+    api.em.control.advance(40 * DAY)  # long after the expired-URL memory of links and uploads
+    assert api.record(task_id) == before
+    r = api.post("/api/v1/common/download-url", json={"url": url})
+    assert r.status_code == 422 and r.json()["msg"] == "The file has expired and can no longer be downloaded"
+
+
+def test_an_expired_link_or_upload_gets_the_expiry_message(api: Api) -> None:
+    link = api.post("/api/v1/common/download-url", json={"url": _finished_image(api)}).json()["data"]
+    up = api.post("/api/file-base64-upload", json={"base64Data": base64.b64encode(b"x").decode(),
+                                                   "uploadPath": "e"}).json()["data"]["downloadUrl"]
+    api.em.control.advance(3 * DAY + 1)
+    for url in (link, up):
+        assert api.download(url).status_code == 404
+        r = api.post("/api/v1/common/download-url", json={"url": url})
+        assert r.status_code == 422 and "expired" in r.json()["msg"], url
+        # another account is told nothing about it
+        r = Api(api.em, "low-token").post("/api/v1/common/download-url", json={"url": url})
+        assert r.status_code == 422 and "external" in r.json()["msg"]
+    api.em.control.advance(30 * DAY)  # the memory of expired URLs ends
+    r = api.post("/api/v1/common/download-url", json={"url": link})
+    assert r.status_code == 422 and "external" in r.json()["msg"]
+
+
+# -- EMULATOR_FAIL reaches upload-first clients through the file name -------------------------------
+
+def test_fail_marker_in_an_uploaded_files_name_fails_the_task_that_uses_it(api: Api) -> None:
+    good = api.post("/api/file-stream-upload", files={"file": ("a.png", PNG, "image/png")},
+                    data={"uploadPath": "in", "fileName": "fine.png"}).json()["data"]["downloadUrl"]
+    bad = api.post("/api/file-stream-upload", files={"file": ("a.png", PNG, "image/png")},
+                   data={"uploadPath": "in", "fileName": "EMULATOR_FAIL.png"}).json()["data"]["downloadUrl"]
+    assert "EMULATOR_FAIL" not in bad  # nothing in the URL itself carries it
+    ok_task = api.create_ok("nano-banana-2", prompt="edit", image_input=[good])
+    failing = api.create_ok("nano-banana-2", prompt="edit", image_input=[good, bad])
+    api.em.control.advance(sum(IMAGE_TIMINGS))
+    assert api.record(ok_task)["state"] == "success"
+    data = api.record(failing)
+    assert data["state"] == "fail" and data["failCode"] == "501"
+    assert "EMULATOR_FAIL.png" in data["failMsg"] and data["resultJson"] is None
+    assert api.credits() == 100000 - 8  # the failed one is refunded
+
+
+def test_a_task_using_an_expired_upload_fails(api: Api) -> None:
+    url = api.post("/api/file-stream-upload", files={"file": ("a.png", PNG, "image/png")},
+                   data={"uploadPath": "in"}).json()["data"]["downloadUrl"]
+    api.em.control.advance(3 * DAY + 1)
+    task_id = api.create_ok("nano-banana-2", prompt="edit", image_input=[url])
+    api.em.control.advance(sum(IMAGE_TIMINGS))
+    data = api.record(task_id)
+    assert data["state"] == "fail" and "could not be downloaded" in data["failMsg"]
+
+
+# -- file-url-upload copies only the caller's own emulator files -------------------------------------
+
+def test_url_upload_refuses_another_accounts_file(api: Api) -> None:
+    theirs = _finished_image(Api(api.em, "low-token"))
+    upload = Api(api.em, "low-token").post("/api/file-base64-upload", json={
+        "base64Data": base64.b64encode(b"their secret").decode(), "uploadPath": "p"}).json()["data"]["downloadUrl"]
+    file_id = upload.rsplit("/", 1)[1]
+    for url in (theirs, upload, upload.replace("/files/f_", "/files/%66_"),
+                upload.replace("/files/", "/files/%2e/"), f"https://cdn.example/files/{file_id}"):
+        r = api.post("/api/file-url-upload", json={"fileUrl": url, "uploadPath": "stolen"})
+        assert r.status_code == 400 and r.json()["success"] is False, (url, r.text)
+    assert not [k for k in api.em.emulator.backend.state.uploads if k.startswith("test-token\n")]
+    # the owner may copy it
+    r = Api(api.em, "low-token").post("/api/file-url-upload", json={"fileUrl": upload, "uploadPath": "copy"})
+    assert r.status_code == 200 and api.download(r.json()["data"]["downloadUrl"]).content == b"their secret"

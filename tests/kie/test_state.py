@@ -32,3 +32,19 @@ def test_expired_uploads_are_forgotten(api: Api) -> None:
     assert not api.em.emulator.backend.state.uploads
     second = api.post("/api/file-base64-upload", json=body).json()["data"]["downloadUrl"]
     assert api.download(second).content == b"old"
+
+
+def test_a_state_saved_before_hundredths_keeps_its_balances(api: Api) -> None:
+    task_id = api.create_ok("nano-banana-2", prompt="EMULATOR_FAIL old")
+    snapshot = api.em.control.state()
+    accounts = snapshot["backend"]["accounts"]
+    for account in accounts.values():  # as the previous version saved them
+        account["wallet"]["pools"] = {"credits": account["wallet"]["pools"]["centicredits"] // 100}
+        del account["userId"]
+    task = snapshot["backend"]["tasks"][task_id]
+    task["charge"], task["cost"] = {"credits": 8}, 8
+    api.em.control.restore(snapshot)
+    assert api.credits() == 100000 - 8
+    api.em.control.advance(sum(IMAGE_TIMINGS))
+    assert api.credits() == 100000  # the refund comes back in the same units
+    assert 1_000_000 <= api.em.control.account("test-token")["userId"] < 10_000_000

@@ -8,17 +8,22 @@ from tests.kie.conftest import Api
 
 def test_settings_are_read_and_written_through_the_control_api(api: Api) -> None:
     ctl = api.em.control
-    assert ctl.settings() == {"httpStatus": "documented", "maintenance": False, "disabledFeatures": [],
-                                "allowedHosts": [], "callbackRetryDelays": None}
-    assert ctl.set_settings(httpStatus="live")["httpStatus"] == "live"
-    with pytest.raises(RuntimeError, match="400"):
-        ctl.set_settings(httpStatus="sometimes")
+    assert ctl.settings() == {"profile": "documented", "httpStatus": "documented", "maintenance": False,
+                              "disabledFeatures": [], "allowedHosts": [], "callbackRetryDelays": None}
+    assert ctl.set_settings(profile="live")["profile"] == "live"
+    assert ctl.set_settings(httpStatus="documented")["profile"] == "documented"  # the old name
+    assert ctl.set_settings(httpStatus="live") == {**ctl.settings(), "profile": "live", "httpStatus": "live"}
+    for bad in ({"httpStatus": "sometimes"}, {"profile": "sometimes"},
+                {"profile": "live", "httpStatus": "documented"}):
+        with pytest.raises(RuntimeError, match="400"):
+            ctl.set_settings(**bad)
+    assert ctl.settings()["profile"] == "live"
     with pytest.raises(RuntimeError, match="400"):
         ctl.set_settings(disabledFeatures=["teleport"])
     with pytest.raises(RuntimeError, match="400"):
         ctl.set_settings(bogus=True)
     ctl.reset()
-    assert ctl.settings()["httpStatus"] == "documented"
+    assert ctl.settings()["profile"] == "documented"
 
 
 def test_live_status_behaviour_answers_200_with_the_code_in_the_body(api: Api) -> None:
@@ -67,7 +72,9 @@ def test_unplanned_failure_is_the_providers_500(api: Api, monkeypatch: pytest.Mo
     def boom(*args: object, **kwargs: object) -> None:
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(type(api.em.emulator.backend), "price", staticmethod(boom))
+    from emulators.providers.kie.catalog import Catalog
+
+    monkeypatch.setattr(Catalog, "price_cents", staticmethod(boom))
     r = api.create("nano-banana-2", prompt="x")
     assert r.status_code == 500
     assert r.json() == {"code": 500, "msg": "Server error, please try again later", "data": None}

@@ -61,11 +61,14 @@ def test_video_task_price_duration_and_sound(api: Api) -> None:
     assert abs(info.duration - 10) < 0.5 and (info.width, info.height) == (360, 640)
 
 
+KLING_26 = {"prompt": "x", "aspect_ratio": "16:9"}
+
+
 @pytest.mark.parametrize("inputs,price", [
-    ({"prompt": "x"}, 55), ({"prompt": "x", "duration": 10}, 110), ({"prompt": "x", "sound": True}, 110),
-    ({"prompt": "x", "duration": "10", "sound": True}, 220)])
+    ({"duration": 5, "sound": False}, 55), ({"duration": 10, "sound": False}, 110),
+    ({"duration": "5", "sound": True}, 110), ({"duration": "10", "sound": True}, 220)])
 def test_kling_prices(api: Api, inputs: dict, price: int) -> None:
-    api.create_ok("kling-2.6/text-to-video", **inputs)
+    api.create_ok("kling-2.6/text-to-video", **KLING_26, **inputs)
     assert api.credits() == 100000 - price
 
 
@@ -80,10 +83,11 @@ def test_audio_task_yields_speech(api: Api) -> None:
 def test_catalog_models_from_public_clients(api: Api) -> None:
     image = "https://example.com/a.png"
     api.create_ok("nano-banana-pro", prompt="p", resolution="4K")
-    api.create_ok("kling-2.6/image-to-video", prompt="p", image_urls=[image], duration=5)
-    api.create_ok("kling-3.0/video", prompt="p")
+    api.create_ok("kling-2.6/image-to-video", prompt="p", image_urls=[image], duration=5, sound=False)
+    api.create_ok("kling-3.0/video", prompt="p", mode="std", duration=5, sound=False)
+    # an outside driving video the emulator cannot measure counts as 5 s
     api.create_ok("kling-3.0/motion-control", input_urls=[image], video_urls=["https://example.com/v.mp4"])
-    assert api.credits() == 100000 - 24 - 55 - 80 - 100
+    assert api.credits() == 100000 - 24 - 55 - 5 * 14 - 5 * 20
 
 
 def test_fail_marker_fails_and_refunds(api: Api) -> None:
@@ -113,7 +117,7 @@ def test_insufficient_credits(api: Api) -> None:
     r = poor.create("nano-banana-2", prompt="x")
     assert r.status_code == 402 and r.json()["code"] == 402
     low = Api(api.em, "low-token")
-    r = low.create("kling-2.6/text-to-video", prompt="x")
+    r = low.create("kling-2.6/text-to-video", **KLING_26, duration=5, sound=False)
     assert r.status_code == 402
     assert low.credits() == 20
     low.create_ok("nano-banana-2", prompt="x")
@@ -131,9 +135,10 @@ def test_insufficient_credits(api: Api) -> None:
     ({"model": "nano-banana-2", "input": "prompt"}, "input"),
     ({"model": "nano-banana-2", "input": {"prompt": 3}}, "prompt"),
     ({"model": "nano-banana-2", "input": {"prompt": "x", "aspect_ratio": "5:1"}}, "aspect_ratio"),
-    ({"model": "kling-2.6/text-to-video", "input": {"prompt": "x", "duration": "7"}}, "duration"),
-    ({"model": "kling-2.6/text-to-video", "input": {"prompt": "x", "sound": "yes"}}, "sound"),
-    ({"model": "kling-2.6/text-to-video", "input": {"prompt": "x" * 2501}}, "2500"),
+    ({"model": "kling-2.6/text-to-video", "input": {**KLING_26, "sound": False, "duration": "7"}}, "duration"),
+    ({"model": "kling-2.6/text-to-video", "input": {**KLING_26, "duration": 5, "sound": "yes"}}, "sound"),
+    ({"model": "kling-2.6/text-to-video", "input": {**KLING_26, "prompt": "x" * 2501}}, "2500"),
+    ({"model": "kling-2.6/text-to-video", "input": {**KLING_26, "duration": 5}}, "sound cannot be empty"),
     ({"model": "kling-2.6/image-to-video", "input": {"prompt": "x"}}, "image_urls"),
     ({"model": "kling-2.6/image-to-video", "input": {"prompt": "x", "image_urls": "http://a/b.png"}}, "image_urls"),
     ({"model": "kling-2.6/image-to-video", "input": {"prompt": "x", "image_urls": ["ftp://a/b"]}}, "image_urls"),

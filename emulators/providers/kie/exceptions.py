@@ -41,6 +41,5 @@ def error(code: int, message: str | None = None, *, upload: bool = False,
     return _table(str(code), message, headers=headers, upload=upload)
 
 
-# Messages used verbatim in more than one place.
-UNSUPPORTED_URL = "Only kie.ai generated URLs are supported: external file URLs are not"
+# Messages used verbatim in more than one place (the backend's own are in models.py).
 TASK_NOT_FOUND = "The task does not exist or does not belong to this API key"

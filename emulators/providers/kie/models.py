@@ -1,43 +1,49 @@
 """kie.ai: state and business rules (no HTTP here).
 
-Credits are whole credits in one pool, charged when a task is created (atomically, so two
-concurrent createTask calls never overspend) and refunded in full when the task ends in `fail`.
-Tasks move waiting -> queuing -> generating -> success | fail on the emulated clock; their result
-files are engine recipes (image, video, speech), served by the emulator at /files/{id}.
+Credits are kept in hundredths of a credit in one pool (the live service shows fractional
+balances), charged when a task is created (atomically, so two concurrent createTask calls never
+overspend) and refunded in full when the task ends in `fail`. Tasks move waiting -> queuing ->
+generating -> success | fail on the emulated clock; their result files are engine recipes
+(image, video, speech), served by the emulator at /files/{id}.
 """
 from __future__ import annotations
 
-import ipaddress
+import hashlib
 import json
 import secrets
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import yaml
 
-from emulators.engine.jobs import Job, JobKind, carries_fail_marker
+from emulators.engine.files import FileRecord
+from emulators.engine.jobs import FAIL_MARKER, Job, JobKind, carries_fail_marker
 from emulators.engine.ledger import Wallet
+from emulators.engine.outbound import OutboundPolicy
 from emulators.engine.store import StateRoot
 from emulators.engine.provider import Backend
+from emulators.media.probe import probe
+from emulators.media.sniff import HEAD_SIZE, sniff
+from emulators.providers.kie import profiles
+from emulators.providers.kie.catalog import Catalog, Gone, Invalid, MediaFacts, TaskPlan
+from emulators.providers.kie.profiles import PROFILES, Profile
 
 TASK_JOB = JobKind("task", phases=("waiting", "queuing", "generating"), success="success",
                    failure="fail")
 
+POOL = "centicredits"  # the wallet's one pool, in hundredths of a credit
 FAIL_CODE = "501"  # kie's "generation failed" status code, as a string (clients see both kinds)
-FAIL_MSG = "Generation failed: the input carries the EMULATOR_FAIL marker"
-
-# Result sizes per aspect ratio (pixels). Videos are kept small so they render fast.
-IMAGE_SIZES = {"1:1": (1024, 1024), "16:9": (1344, 768), "9:16": (768, 1344), "4:3": (1152, 864),
-               "3:4": (864, 1152), "3:2": (1216, 832), "2:3": (832, 1216), "21:9": (1536, 640),
-               "auto": (1024, 1024)}
-VIDEO_SIZES = {"16:9": (640, 360), "9:16": (360, 640), "1:1": (480, 480), "4:3": (480, 360),
-               "3:4": (360, 480)}
+FAIL_MSG = f"Generation failed: the input carries the {FAIL_MARKER} marker"
+EXPIRED = "The file has expired and can no longer be downloaded"
+UNSUPPORTED_URL = "Only kie.ai generated URLs are supported: external file URLs are not"
+FILES_SEGMENT = "/files/"
 
 # emulator.settings keys (the switches; reset with the emulator, kept in its snapshot).
 SWITCHES: dict[str, Any] = {
-    "httpStatus": "documented",  # "documented": HTTP status = code; "live": HTTP 200, code in body
+    "profile": "documented",  # "documented" or "live" (profiles.py); httpStatus is its old name
     "maintenance": False,  # every API call answers 455
     "disabledFeatures": [],  # endpoint names (or "*") answering 505
     "allowedHosts": [],  # extra hosts callbacks and file-url-upload may reach ("*": any)
@@ -47,21 +53,49 @@ ENDPOINT_NAMES = ("credit", "download-url", "createTask", "recordInfo", "file-st
                   "file-url-upload", "file-base64-upload")
 
 
-class Invalid(ValueError):
-    """422 (400 on the upload API): the message says which field and why."""
-
-
 class NotFound(LookupError):
     pass
+
+
+class ForeignFile(LookupError):
+    """A URL of a file the emulator serves for another account."""
+
+
+@dataclass
+class _Launch:
+    """What `emulators serve` chose for one emulator, and the ports it was reached on: kept
+    outside the state, so a reset or a restore keeps them."""
+
+    profile: Profile | None = None
+    ports: set[int] = field(default_factory=set)
+
+
+_launch: weakref.WeakKeyDictionary[Any, _Launch] = weakref.WeakKeyDictionary()
+
+
+def _launch_of(emulator: Any) -> _Launch:
+    launch = _launch.get(emulator)
+    if launch is None:
+        launch = _launch[emulator] = _Launch()
+    return launch
+
+
+def set_launch_profile(emulator: Any, profile: str) -> None:
+    """`emulators serve --profile live`: the profile this emulator starts with and returns to on
+    reset (a `profile` switch set through /_emulator/settings still wins until the reset)."""
+    if profile not in PROFILES:
+        raise ValueError(f"profile must be one of {', '.join(PROFILES)}")
+    _launch_of(emulator).profile = profile  # type: ignore[assignment]
 
 
 @dataclass
 class Account:
     token: str
-    wallet: Wallet  # one pool: "credits"
+    wallet: Wallet  # one pool: "centicredits"
     webhookHmacKey: str
     rateLimit: int
     rateWindowSeconds: float
+    userId: int = 0
 
 
 @dataclass
@@ -74,10 +108,11 @@ class Task:
     callBackUrl: str | None
     baseUrl: str  # where the client reached the emulator (for URLs in callbacks)
     createdAt: float
-    cost: int
+    cost: int  # hundredths of a credit
     charge: dict[str, int] = field(default_factory=dict)  # what a failure refunds
-    files: list[str] = field(default_factory=list)  # result file ids
+    files: list[str] = field(default_factory=list)  # result file ids (kept after they expire)
     callbacks: list[dict[str, Any]] = field(default_factory=list)  # delivery attempts
+    failMsg: str | None = None  # why it will fail (None: it succeeds)
 
 
 @dataclass
@@ -91,34 +126,45 @@ class Upload:
 
 
 @dataclass
+class Issued:
+    """A file URL handed out to `owner`: an upload, a download link or a result."""
+
+    owner: str
+    kind: str  # upload | link | result
+    expiresAt: float | None
+
+
+@dataclass
 class KieState(StateRoot):
     settings: dict[str, Any]
     catalog: dict[str, Any]
     accounts: dict[str, Account] = field(default_factory=dict)
     tasks: dict[str, Task] = field(default_factory=dict)
     uploads: dict[str, Upload] = field(default_factory=dict)  # "token\n<filePath>" -> upload
+    issued: dict[str, Issued] = field(default_factory=dict)  # file id -> to whom, until when
 
 
-def is_loopback(host: str | None) -> bool:
-    if not host:
-        return False
-    if host.lower() in ("localhost", "localhost.localdomain") or host.lower().endswith(".localhost"):
-        return True
+def _cents(credits: Any) -> int:
+    if isinstance(credits, bool) or not isinstance(credits, (int, float)):
+        raise ValueError("credits must be a number")
+    cents = round(credits * 100)
+    if abs(cents - credits * 100) > 1e-6:
+        raise ValueError("credits have at most two decimals")
+    if cents < 0:
+        raise ValueError("credits must be >= 0")
+    return int(cents)
+
+
+def file_id_of(url: str) -> str | None:
+    """The file id in a URL of the emulator's own file host (any host: clients may rewrite it)."""
     try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
+        path = unquote(urlsplit(url).path)
     except ValueError:
-        return False
-
-
-def http_url(value: Any, max_length: int = 4096) -> bool:
-    if not isinstance(value, str) or not value or len(value) > max_length:
-        return False
-    try:
-        parts = urlsplit(value)
-        parts.port  # noqa: B018  (raises ValueError for a bad port)
-    except ValueError:
-        return False
-    return parts.scheme in ("http", "https") and bool(parts.hostname)
+        return None
+    if FILES_SEGMENT not in path:
+        return None
+    file_id = path.split(FILES_SEGMENT, 1)[1]
+    return file_id if file_id and "/" not in file_id else None
 
 
 class KieBackend(Backend):
@@ -127,6 +173,8 @@ class KieBackend(Backend):
 
     def __init__(self, emulator: Any, state: KieState) -> None:
         super().__init__(emulator, state)
+        _upgrade(state)
+        self.catalog = Catalog(state.catalog)
         self._next_expiry: float | None = None  # earliest upload expiry; None: scan on next tick
 
     # -- seeding -----------------------------------------------------------------------------------
@@ -141,18 +189,35 @@ class KieBackend(Backend):
 
     # -- switches ------------------------------------------------------------------------------------
     def switch(self, name: str) -> Any:
+        if name == "profile":
+            return self.profile()
         value = self.emulator.settings.get(name)
         return SWITCHES[name] if value is None else value
 
+    def profile(self) -> Profile:
+        settings = self.emulator.settings
+        value = settings.get("profile") or settings.get("httpStatus")  # httpStatus: states saved before
+        if value in PROFILES:
+            return value  # type: ignore[no-any-return]
+        return _launch_of(self.emulator).profile or "documented"
+
     def settings_view(self) -> dict[str, Any]:
-        return {name: self.switch(name) for name in SWITCHES}
+        view = {name: self.switch(name) for name in SWITCHES}
+        view["httpStatus"] = view["profile"]  # the old name, kept as an alias
+        return view
 
     def put_settings(self, fields: dict[str, Any]) -> dict[str, Any]:
+        fields = dict(fields)
+        if "httpStatus" in fields:
+            alias = fields.pop("httpStatus")
+            if fields.get("profile", alias) != alias:
+                raise ValueError("profile and httpStatus (its alias) disagree")
+            fields["profile"] = alias
         for name, value in fields.items():
             if name not in SWITCHES:
-                raise ValueError(f"unknown setting {name!r}; known: {', '.join(SWITCHES)}")
-            if name == "httpStatus" and value not in ("documented", "live"):
-                raise ValueError('httpStatus must be "documented" or "live"')
+                raise ValueError(f"unknown setting {name!r}; known: {', '.join(SWITCHES)}, httpStatus")
+            if name == "profile" and value not in PROFILES:
+                raise ValueError(f"profile must be one of: {', '.join(PROFILES)}")
             if name == "maintenance" and not isinstance(value, bool):
                 raise ValueError("maintenance must be true or false")
             if name in ("disabledFeatures", "allowedHosts"):
@@ -167,15 +232,19 @@ class KieBackend(Backend):
                         isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v <= 3600
                         for v in value)):
                 raise ValueError("callbackRetryDelays must be a list of at most 20 numbers of seconds")
+        self.emulator.settings.pop("httpStatus", None)
         self.emulator.settings.update(fields)
         return self.settings_view()
 
-    def host_allowed(self, url: str) -> bool:
-        host = urlsplit(url).hostname
-        if is_loopback(host):
-            return True
+    # -- outbound requests -------------------------------------------------------------------------------
+    def note_port(self, port: int | None) -> None:
+        """A port this emulator was reached on: callbacks and fetches never go there."""
+        if port is not None:
+            _launch_of(self.emulator).ports.add(port)
+
+    def outbound(self) -> OutboundPolicy:
         allowed = [*self.state.settings.get("allowed_hosts", []), *self.switch("allowedHosts")]
-        return "*" in allowed or (host or "").lower() in (h.lower() for h in allowed)
+        return OutboundPolicy(allowed, own_ports=_launch_of(self.emulator).ports)
 
     def retry_delays(self) -> list[float]:
         delays = self.switch("callbackRetryDelays")
@@ -187,102 +256,133 @@ class KieBackend(Backend):
     def account(self, token: str) -> Account | None:
         return self.state.accounts.get(token)
 
+    def balance(self, account: Account) -> int | float:
+        return profiles.credits(account.wallet.total(), self.profile())
+
     def account_view(self, token: str) -> dict[str, Any] | None:
         if token == "*":
             return self.settings_view()
         account = self.state.accounts.get(token)
         if account is None:
             return None
-        return {"token": token, "credits": account.wallet.total(),
-                "webhookHmacKey": account.webhookHmacKey, "rateLimit": account.rateLimit,
-                "rateWindowSeconds": account.rateWindowSeconds}
+        cents = account.wallet.total()
+        return {"token": token, "credits": cents // 100 if cents % 100 == 0 else cents / 100,
+                "webhookHmacKey": account.webhookHmacKey, "userId": account.userId,
+                "rateLimit": account.rateLimit, "rateWindowSeconds": account.rateWindowSeconds}
 
     def put_account(self, token: str, fields: dict[str, Any]) -> dict[str, Any]:
-        allowed = {"credits": int, "webhookHmacKey": str, "rateLimit": int,
-                   "rateWindowSeconds": (int, float)}
+        allowed = {"credits": (int, float), "webhookHmacKey": str, "rateLimit": int,
+                   "rateWindowSeconds": (int, float), "userId": int}
         for name, value in fields.items():
             if name not in allowed:
                 raise ValueError(f"unknown account field {name!r}")
             if isinstance(value, bool) or not isinstance(value, allowed[name]):
                 raise ValueError(f"{name} has the wrong type")
-            if name == "credits" and value < 0:
-                raise ValueError("credits must be >= 0")
-            if name in ("rateLimit", "rateWindowSeconds") and value <= 0:
+            if name in ("rateLimit", "rateWindowSeconds", "userId") and value <= 0:
                 raise ValueError(f"{name} must be > 0")
             if name == "webhookHmacKey" and not value:
                 raise ValueError("webhookHmacKey must not be empty")
+        cents = _cents(fields["credits"]) if "credits" in fields else None
         account = self.state.accounts.get(token)
         if account is None:
             defaults = self.state.settings["defaults"]
-            account = Account(token=token, wallet=Wallet({"credits": 0}),
+            account = Account(token=token, wallet=Wallet({POOL: 0}),
                               webhookHmacKey=secrets.token_hex(16), rateLimit=defaults["rateLimit"],
-                              rateWindowSeconds=float(defaults["rateWindowSeconds"]))
+                              rateWindowSeconds=float(defaults["rateWindowSeconds"]),
+                              userId=secrets.randbelow(9_000_000) + 1_000_000)
             self.state.accounts[token] = account
         else:
             self.state.accounts.touch(token)
-        if "credits" in fields:
-            account.wallet.pools["credits"] = fields["credits"]
+        if cents is not None:
+            account.wallet.pools[POOL] = cents
         if "webhookHmacKey" in fields:
             account.webhookHmacKey = fields["webhookHmacKey"]
         if "rateLimit" in fields:
             account.rateLimit = fields["rateLimit"]
         if "rateWindowSeconds" in fields:
             account.rateWindowSeconds = float(fields["rateWindowSeconds"])
+        if "userId" in fields:
+            account.userId = fields["userId"]
         view = self.account_view(token)
         assert view is not None
         return view
 
-    # -- the model catalog --------------------------------------------------------------------------------
-    def validate_input(self, model_id: str, raw: Any) -> tuple[dict[str, Any], dict[str, Any]]:
-        """(the model's catalog entry, the input normalized) or Invalid."""
-        catalog = self.state.catalog
-        model = catalog["models"].get(model_id)
-        if model is None:
-            raise Invalid(f"The model {model_id!r} is not supported")
-        if raw is None:
-            raw = {}
-        if not isinstance(raw, dict):
-            raise Invalid("input must be an object")
-        checks = catalog["fields"]
-        limits = model.get("limits") or {}
-        accepted = {*model["required"], *model.get("optional", [])}
-        normalized: dict[str, Any] = {}
-        for name in model["required"]:
-            if raw.get(name) is None:
-                raise Invalid(f"input.{name} is required")
-        for name, value in raw.items():
-            if name not in accepted or value is None:
-                continue  # fields other models use are ignored, as the live service does
-            normalized[name] = _check_field(name, value, checks[name], limits.get(name),
-                                            name in model["required"])
-        return model, normalized
+    # -- files the emulator serves -------------------------------------------------------------------------
+    def _live_record(self, file_id: str | None, now: float) -> FileRecord | None:
+        record = self.emulator.state.files.get(file_id) if file_id else None
+        if record is None or (record.expires_at is not None and now >= record.expires_at):
+            return None
+        return record
 
-    @staticmethod
-    def price(model: dict[str, Any], values: dict[str, Any]) -> int:
-        for rule in model.get("prices") or []:
-            if all(values.get(k) == v for k, v in rule["when"].items()):
-                return int(rule["credits"])
-        return int(model["price"])
+    def inspect(self, url: str, now: float) -> MediaFacts | Gone | None:
+        """What the emulator knows of a URL a task uses: None for a URL it never handed out."""
+        file_id = file_id_of(url)
+        record = self._live_record(file_id, now)
+        if record is None:
+            return Gone(url) if file_id in self.state.issued else None
+        if record.recipe is not None:
+            recipe = record.recipe
+            kind = recipe.get("kind")
+            return MediaFacts(url, record.name, "mp3" if kind == "speech" else recipe.get("format"),
+                              record.size, recipe.get("width"), recipe.get("height"),
+                              recipe.get("duration") if kind == "video" else None)
+        assert record.sha256 is not None
+        path = self.emulator.blobs.path(record.sha256)
+        info = probe(path) if path.is_file() else None
+        if info is not None:
+            return MediaFacts(url, record.name, info.format, record.size, info.width, info.height,
+                              info.duration)
+        head = b""
+        if path.is_file():
+            with path.open("rb") as fh:
+                head = fh.read(HEAD_SIZE)
+        return MediaFacts(url, record.name, sniff(head), record.size, None, None, None)
+
+    def _issue(self, record: FileRecord, owner: str, kind: str) -> None:
+        self.state.issued[record.id] = Issued(owner=owner, kind=kind, expiresAt=record.expires_at)
+        if kind != "result" and record.expires_at is not None and self._next_expiry is not None:
+            memory = float(self.state.settings["retention"]["remember_expired_seconds"])
+            self._next_expiry = min(self._next_expiry, record.expires_at + memory)
+
+    def own_file(self, account: Account, url: str, now: float) -> FileRecord | None:
+        """The caller's own file behind `url`; None when the URL is not one the emulator serves;
+        ForeignFile for another account's file; Invalid(EXPIRED) for one no longer served."""
+        file_id = file_id_of(url)
+        record = self._live_record(file_id, now)
+        if record is None:
+            issued = self.state.issued.get(file_id or "")
+            if issued is not None and issued.owner == account.token:
+                raise Invalid(EXPIRED)
+            if issued is not None:
+                raise ForeignFile(url)
+            return None
+        if record.owner != account.token:
+            raise ForeignFile(url)
+        return record
 
     # -- tasks --------------------------------------------------------------------------------------------
-    def create_task(self, account: Account, model_id: str, model: dict[str, Any], values: dict[str, Any],
-                    body: dict[str, Any], callback: str | None, base_url: str, now: float) -> Task:
-        kind = model["kind"]
-        cost = self.price(model, values)
+    def plan(self, model_id: str, raw_input: Any, now: float) -> TaskPlan:
+        """The validated task (Invalid otherwise); reads files, changes nothing."""
+        return self.catalog.validate(model_id, raw_input, lambda url: self.inspect(url, now),
+                                     seed=secrets.token_hex(8))
+
+    def create_task(self, account: Account, plan: TaskPlan, body: dict[str, Any], callback: str | None,
+                    base_url: str, now: float) -> Task:
         task_id = secrets.token_hex(16)
-        fail = carries_fail_marker(body.get("input"))
+        fail_msg = _fail_reason(body.get("input"), plan)
         emulator = self.emulator
         with emulator.lock:
-            parts = emulator.charge(account.token, account.wallet, cost, task_id)  # InsufficientFunds
-            task = Task(id=task_id, owner=account.token, model=model_id, kind=kind,
+            parts = emulator.charge(account.token, account.wallet, plan.price_cents, task_id)  # InsufficientFunds
+            task = Task(id=task_id, owner=account.token, model=plan.model_id, kind=plan.kind,
                         param=json.dumps(body, ensure_ascii=False, separators=(",", ":")),
-                        callBackUrl=callback, baseUrl=base_url, createdAt=now, cost=cost, charge=parts)
-            if not fail:
-                record = emulator.add_generated(_recipe(kind, values, task_id), _extension(kind, values),
-                                                owner=account.token, expires_at=None)
+                        callBackUrl=callback, baseUrl=base_url, createdAt=now, cost=plan.price_cents,
+                        charge=parts, failMsg=fail_msg)
+            if fail_msg is None:
+                recipe = {**plan.recipe, "seed": f"{plan.recipe.get('seed', '')}{task_id}"}
+                record = emulator.add_generated(recipe, plan.extension, owner=account.token, expires_at=None)
                 task.files.append(record.id)
-            timings = self.state.catalog["kinds"][kind]["timings"]
-            emulator.create_job(TASK_JOB, task_id, account.token, timings, fail)
+            emulator.create_job(TASK_JOB, task_id, account.token, self.catalog.timings(plan.kind),
+                                fail_msg is not None)
             self.state.tasks[task_id] = task
         return task
 
@@ -297,6 +397,10 @@ class KieBackend(Backend):
         return str(job.state_at(now)) if job else "fail"
 
     def task_json(self, task: Task, now: float, base_url: str) -> dict[str, Any]:
+        """recordInfo's `data` in the current profile."""
+        return profiles.task_record(self._documented_record(task, now, base_url), self.profile())
+
+    def _documented_record(self, task: Task, now: float, base_url: str) -> dict[str, Any]:
         job = self.emulator.job(task.id)
         state = self.task_state(task, now)
         entered = task.createdAt
@@ -307,10 +411,10 @@ class KieBackend(Backend):
                 entered = job.entered_at(job.state_at(now)) or task.createdAt
         done = state in ("success", "fail")
         result = None
-        if state == "success":
-            urls = [self.emulator.file_url(base_url, self.emulator.state.files[f])
-                    for f in task.files if f in self.emulator.state.files]
+        if state == "success":  # the URLs stay in the record after the files expire
+            urls = [f"{base_url}{FILES_SEGMENT}{file_id}" for file_id in task.files]
             result = json.dumps({"resultUrls": urls}, separators=(",", ":"))
+        failed = state == "fail"
         # Times in ms from one rounding of the creation time, so that
         # completeTime - createTime == costTime exactly.
         created = _ms(task.createdAt)
@@ -318,8 +422,8 @@ class KieBackend(Backend):
         return {
             "taskId": task.id, "model": task.model, "state": state, "param": task.param,
             "resultJson": result,
-            "failCode": FAIL_CODE if state == "fail" else None,
-            "failMsg": FAIL_MSG if state == "fail" else None,
+            "failCode": FAIL_CODE if failed else None,
+            "failMsg": (task.failMsg or "Generation failed") if failed else None,
             "costTime": updated - created if done else None,
             "completeTime": updated if done else None,
             "createTime": created, "updateTime": updated,
@@ -344,6 +448,9 @@ class KieBackend(Backend):
             expires = now + float(self.state.settings["retention"]["result_seconds"])
             for file_id in task.files:
                 self.emulator.expire_file(file_id, expires)
+                record = files.get(file_id)
+                if record is not None:
+                    self._issue(record, task.owner, "result")
         if task.callBackUrl:
             from emulators.providers.kie.webhooks import schedule_callback
 
@@ -355,22 +462,16 @@ class KieBackend(Backend):
             if task_id in self.state.tasks:
                 self.state.tasks.touch(task_id).callbacks.append(attempt)
 
-    # -- files --------------------------------------------------------------------------------------------
-    def _was_result_of(self, account: Account, url: str) -> bool:
-        """A result URL of the caller's task whose file record the engine has since forgotten."""
-        file_id = url.rsplit("/", 1)[-1].split("?", 1)[0]
-        return any(t.owner == account.token and file_id in t.files for t in self.state.tasks.values())
-
-    def download_link(self, account: Account, url: str, now: float) -> Any:
+    # -- download links and uploads ------------------------------------------------------------------------
+    def download_link(self, account: Account, url: str, now: float) -> FileRecord:
         """A new record for the same content, valid 20 minutes; Invalid for any other URL."""
         emulator = self.emulator
-        record = emulator.file_from_url(url)
-        if record is None and self._was_result_of(account, url):
-            raise Invalid("The file has expired and can no longer be downloaded")
-        if record is None or record.owner != account.token:
-            raise Invalid("Only kie.ai generated URLs are supported: external file URLs are not")
-        if record.expires_at is not None and now >= record.expires_at:
-            raise Invalid("The file has expired and can no longer be downloaded")
+        try:
+            record = self.own_file(account, url, now)
+        except ForeignFile:
+            record = None
+        if record is None:
+            raise Invalid(UNSUPPORTED_URL)
         ext = record.id.rsplit(".", 1)[-1]
         expires = now + float(self.state.settings["retention"]["download_link_seconds"])
         if record.sha256 is not None:
@@ -380,6 +481,7 @@ class KieBackend(Backend):
             assert record.recipe is not None
             link = emulator.add_generated(dict(record.recipe), ext, owner=account.token, expires_at=expires,
                                           content_type=record.content_type)
+        self._issue(link, account.token, "link")
         return link
 
     def save_upload(self, account: Account, blob: str, size: int, ext: str, mime: str, upload_path: str,
@@ -399,13 +501,20 @@ class KieBackend(Backend):
             upload = Upload(fileId=record.id, fileName=file_name, filePath=file_path, mimeType=mime,
                             size=size, uploadedAt=now)
             self.state.uploads[key] = upload
+            self._issue(record, account.token, "upload")
             if self._next_expiry is not None:
                 self._next_expiry = min(self._next_expiry, expires)
         return upload
 
+    def upload_view(self, account: Account, upload: Upload, download_url: str, uploaded_at: str) -> dict[str, Any]:
+        data = {"fileName": upload.fileName, "filePath": upload.filePath, "downloadUrl": download_url,
+                "fileSize": upload.size, "mimeType": upload.mimeType, "uploadedAt": uploaded_at}
+        return profiles.upload_data(data, account.userId, self.profile())
+
     def tick(self, now: float) -> None:
-        """Forgets uploads whose 3 days are over (their files stop being served on their own).
-        Scans only when the earliest expiry has passed, so requests stay cheap."""
+        """Forgets uploads whose 3 days are over (their files stop being served on their own),
+        and, 30 days later, that their URLs were ever handed out. Scans only when the earliest
+        expiry has passed, so requests stay cheap."""
         if self._next_expiry is not None and now < self._next_expiry:
             return
         uploads = self.state.uploads
@@ -418,68 +527,48 @@ class KieBackend(Backend):
                 files.pop(uploads.pop(key).fileId, None)
             elif expires is not None:
                 next_expiry = min(next_expiry, expires)
+        memory = float(self.state.settings["retention"]["remember_expired_seconds"])
+        issued = self.state.issued
+        for file_id in list(issued):
+            entry = issued[file_id]
+            if entry.kind != "result" and entry.expiresAt is not None:
+                if entry.expiresAt + memory <= now:
+                    del issued[file_id]
+                else:
+                    next_expiry = min(next_expiry, entry.expiresAt + memory)
         self._next_expiry = next_expiry
+
+
+def _upgrade(state: KieState) -> None:
+    """A state saved before credits were kept in hundredths (pool "credits") or before accounts
+    had a user id: brought up to date, so old state files keep their balances."""
+    for account in state.accounts.values():
+        pools = account.wallet.pools
+        if "credits" in pools:
+            pools[POOL] = pools.get(POOL, 0) + pools.pop("credits") * 100
+        if account.userId <= 0:
+            account.userId = 1_000_000 + int(hashlib.sha256(account.token.encode()).hexdigest(), 16) % 9_000_000
+    for task in state.tasks.values():
+        if "credits" in task.charge:
+            task.charge = {POOL: task.charge["credits"] * 100}
+            task.cost *= 100
+
+
+def _fail_reason(raw_input: Any, plan: TaskPlan) -> str | None:
+    """Why a task will end in `fail`, or None: the marker in the input or in the name of an
+    uploaded file it uses, or an input file the emulator no longer serves."""
+    if carries_fail_marker(raw_input):
+        return FAIL_MSG
+    for facts in plan.inputs:
+        if isinstance(facts, Gone):
+            return f"Generation failed: the input file {facts.url} could not be downloaded (it has expired)"
+        if facts.name and carries_fail_marker(facts.name):
+            return f"Generation failed: the input file {facts.name} carries the {FAIL_MARKER} marker"
+    return None
 
 
 def _ms(ts: float) -> int:
     return int(round(ts * 1000))
 
 
-def _check_field(name: str, value: Any, check: dict[str, Any], limit: int | None, required: bool) -> Any:
-    kind = check["type"]
-    if kind == "string":
-        if not isinstance(value, str):
-            raise Invalid(f"input.{name} must be a string")
-        if required and not value.strip():
-            raise Invalid(f"input.{name} cannot be empty")
-        max_length = limit or check.get("max_length")
-        if max_length and len(value) > max_length:
-            raise Invalid(f"input.{name} must be at most {max_length} characters")
-        if "enum" in check and value not in check["enum"]:
-            raise Invalid(f"input.{name} must be one of: {', '.join(check['enum'])}")
-        return value
-    if kind == "boolean":
-        if not isinstance(value, bool):
-            raise Invalid(f"input.{name} must be true or false")
-        return value
-    if kind == "duration":
-        number: Any = value
-        if isinstance(value, str) and value.strip().isdigit() and len(value) < 6:
-            number = int(value.strip())
-        if isinstance(number, bool) or not isinstance(number, int) or number not in check["enum"]:
-            raise Invalid(f"input.{name} must be one of: {', '.join(map(str, check['enum']))}")
-        return number
-    if kind == "urls":
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise Invalid(f"input.{name} must be a list of URLs")
-        if required and not value:
-            raise Invalid(f"input.{name} must not be empty")
-        if len(value) > check["max_items"]:
-            raise Invalid(f"input.{name} accepts at most {check['max_items']} URLs")
-        for url in value:
-            if not http_url(url):
-                raise Invalid(f"input.{name} must hold http(s) URLs")
-        return list(value)
-    raise Invalid(f"input.{name} is not accepted")
-
-
-def _extension(kind: str, values: dict[str, Any]) -> str:
-    if kind == "image":
-        return "jpeg" if values.get("output_format") == "jpeg" else "png"
-    if kind == "video":
-        return "mp4"
-    return "mp3"
-
-
-def _recipe(kind: str, values: dict[str, Any], seed: str) -> dict[str, Any]:
-    aspect = values.get("aspect_ratio") or "16:9"
-    if kind == "image":
-        width, height = IMAGE_SIZES.get(values.get("aspect_ratio") or "1:1", (1024, 1024))
-        return {"kind": "image", "width": width, "height": height, "format": _extension(kind, values),
-                "seed": seed}
-    if kind == "video":
-        width, height = VIDEO_SIZES.get(aspect, (640, 360))
-        return {"kind": "video", "duration": float(values.get("duration") or 5), "width": width,
-                "height": height, "format": "mp4", "with_audio": bool(values.get("sound")), "seed": seed}
-    return {"kind": "speech", "text": values.get("text") or values.get("prompt") or "", "format": "mp3",
-            "voice": values.get("voice") or "default"}
+__all__ = ["Invalid", "KieBackend", "set_launch_profile"]

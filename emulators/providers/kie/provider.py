@@ -1,5 +1,5 @@
-"""kie.ai: the switches (maintenance, disabled features, HTTP status behaviour), authentication
-and the createTask rate limit around the handlers."""
+"""kie.ai: the switches (maintenance, disabled features, the documented or live profile),
+authentication and the createTask rate limit around the handlers."""
 from __future__ import annotations
 
 import math
@@ -8,6 +8,7 @@ from starlette.responses import Response
 
 from emulators.engine.errors import ProviderError
 from emulators.engine.http import JSON, Call
+from emulators.engine.outbound import port_of_scope
 from emulators.engine.provider import Provider
 from emulators.engine.ratelimit import WindowRule
 from emulators.providers.kie.exceptions import error
@@ -33,6 +34,7 @@ class KieProvider(Provider):
 
     async def authenticate(self, call: Call) -> None:
         backend: KieBackend = call.emulator.backend
+        backend.note_port(port_of_scope(call.request.scope))  # never fetched from or called back
         upload = _is_upload(call)
         name = call.endpoint.name if call.endpoint else ""
         if backend.switch("maintenance"):
@@ -59,9 +61,10 @@ class KieProvider(Provider):
                         headers={"Retry-After": str(wait)})
 
     def error_response(self, call: Call, err: ProviderError) -> Response:
-        """The live behaviour (switch httpStatus=live): errors travel as HTTP 200, code in the body."""
+        """The live profile: errors travel as HTTP 200 with the code in the body (the file host and
+        unknown paths keep their real statuses)."""
         live = (call.endpoint is not None and call.endpoint.name != FILES
-                and call.emulator.backend.switch("httpStatus") == "live")
+                and call.emulator.backend.profile() == "live")
         return JSON(err.body, status_code=200 if live else err.status, headers=err.headers)
 
     def not_found(self, call: Call) -> ProviderError:

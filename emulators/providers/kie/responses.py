@@ -10,22 +10,18 @@ import secrets
 from typing import Any
 from urllib.parse import unquote
 
-import httpx
 from starlette.datastructures import UploadFile
 from starlette.responses import Response
 
 from emulators.engine.clock import iso
 from emulators.engine.http import JSON, BodyTooLarge, Call
 from emulators.engine.ledger import InsufficientFunds
+from emulators.engine.outbound import FetchFailed, Refused, TooLarge
 from emulators.media.sniff import MIME_TYPES, sniff
+from emulators.providers.kie import profiles
+from emulators.providers.kie.catalog import Invalid, http_url
 from emulators.providers.kie.exceptions import TASK_NOT_FOUND, error
-from emulators.providers.kie.models import (
-    Invalid,
-    KieBackend,
-    NotFound,
-    Upload,
-    http_url,
-)
+from emulators.providers.kie.models import ForeignFile, KieBackend, NotFound, Upload
 
 MULTIPART_SLACK = 1024 * 1024
 NAME_RE = re.compile(r"^[^/\\\x00-\x1f]{1,255}$")
@@ -55,7 +51,7 @@ async def _json_object(call: Call, limit: int = 1024 * 1024, *, upload: bool = F
 
 # -- GET /api/v1/chat/credit ----------------------------------------------------------------------
 async def get_credit(call: Call) -> Response:
-    return ok(call.account.wallet.total())
+    return ok(_backend(call).balance(call.account))
 
 
 # -- POST /api/v1/jobs/createTask -----------------------------------------------------------------
@@ -71,14 +67,13 @@ async def create_task(call: Call) -> Response:
     if callback is not None and not http_url(callback, 2048):
         raise error(422, "callBackUrl must be an http(s) URL")
     try:
-        model, values = backend.validate_input(model_id, body.get("input"))
-        task = backend.create_task(call.account, model_id, model, values, body, callback,
-                                   call.base_url, call.now)
+        plan = backend.plan(model_id, body.get("input"), call.now)
+        task = backend.create_task(call.account, plan, body, callback, call.base_url, call.now)
     except Invalid as exc:
         raise error(422, str(exc)) from None
     except InsufficientFunds:
         raise error(402, "Credits insufficient: the account does not have enough credits for this task") from None
-    return ok({"taskId": task.id})
+    return ok(profiles.create_task(task.id, backend.profile()))
 
 
 # -- GET /api/v1/jobs/recordInfo ------------------------------------------------------------------
@@ -149,10 +144,9 @@ def _kind(head: bytes, name: str | None, declared: str | None = None) -> tuple[s
 
 def _upload_json(call: Call, upload: Upload) -> Response:
     record = call.emulator.state.files[upload.fileId]
-    return JSON({"success": True, "code": 200, "msg": "File uploaded successfully", "data": {
-        "fileName": upload.fileName, "filePath": upload.filePath,
-        "downloadUrl": call.emulator.file_url(call.base_url, record), "fileSize": upload.size,
-        "mimeType": upload.mimeType, "uploadedAt": iso(upload.uploadedAt)}})
+    data = _backend(call).upload_view(call.account, upload, call.emulator.file_url(call.base_url, record),
+                                      iso(upload.uploadedAt))
+    return JSON({"success": True, "code": 200, "msg": "File uploaded successfully", "data": data})
 
 
 def _store(call: Call, data: bytes, name_field: Any, upload_path: str, source_name: str | None,
@@ -241,46 +235,33 @@ async def url_upload(call: Call) -> Response:
     name_field = body.get("fileName")
     _file_name(name_field, None)  # refuse a bad name before fetching anything
     max_bytes = int(limits["url_upload_max_bytes"])
+    too_large = f"File size exceeds the {max_bytes // (1024 * 1024)} MB limit"
     emulator = call.emulator
-    record = emulator.file_from_url(url)
-    source_name = unquote(url.split("?", 1)[0].rsplit("/", 1)[-1]) or None
-    declared = None
-    if record is not None:
-        if record.expires_at is not None and call.now >= record.expires_at:
-            raise error(400, "Failed to download the file from fileUrl: HTTP 404", upload=True)
+    try:
+        with emulator.lock:
+            record = backend.own_file(call.account, url, call.now)
+    except Invalid as exc:
+        raise error(400, f"Failed to download the file from fileUrl: {exc}", upload=True) from None
+    except ForeignFile:
+        raise error(400, "fileUrl is another account's file: only your own files (and other hosts' "
+                         "URLs) are copied", upload=True) from None
+    if record is not None:  # the emulator's own file: copied without a request
         data = await asyncio.get_running_loop().run_in_executor(None, emulator.file_bytes, record)
-        declared = record.content_type
-        source_name = record.name or record.id
-    elif backend.host_allowed(url):
-        data, declared = await _fetch(url, max_bytes, float(limits["url_upload_timeout_seconds"]))
+        declared, source_name = record.content_type, record.name or record.id
     else:
-        raise error(400, "fileUrl host is not reachable from the emulator: it fetches its own files, "
-                         "loopback hosts and the allowedHosts setting", upload=True)
+        try:
+            fetched = await backend.outbound().get(url, max_bytes, float(limits["url_upload_timeout_seconds"]),
+                                                   int(limits["url_upload_max_redirects"]))
+        except Refused as exc:
+            raise error(400, f"fileUrl is refused: {exc}", upload=True) from None
+        except FetchFailed as exc:
+            raise error(400, f"Failed to download the file from fileUrl: {exc}", upload=True) from None
+        except TooLarge:
+            raise error(400, too_large, upload=True) from None
+        data, declared = fetched.body, fetched.content_type
+        source_name = unquote(url.split("?", 1)[0].rsplit("/", 1)[-1]) or None
     if len(data) > max_bytes:
-        raise error(400, f"File size exceeds the {max_bytes // (1024 * 1024)} MB limit", upload=True)
+        raise error(400, too_large, upload=True)
     if not data:
         raise error(400, "The file at fileUrl is empty", upload=True)
     return _store(call, data, name_field, upload_path, source_name, declared)
-
-
-async def _fetch(url: str, max_bytes: int, timeout: float) -> tuple[bytes, str | None]:
-    try:
-        async with httpx.AsyncClient(timeout=timeout, follow_redirects=True, trust_env=False) as client:
-            async with client.stream("GET", url) as response:
-                if response.status_code != 200:
-                    raise error(400, f"Failed to download the file from fileUrl: HTTP {response.status_code}",
-                                upload=True)
-                chunks, size = [], 0
-                async for chunk in response.aiter_bytes():
-                    size += len(chunk)
-                    if size > max_bytes:
-                        raise error(400, f"File size exceeds the {max_bytes // (1024 * 1024)} MB limit",
-                                    upload=True)
-                    chunks.append(chunk)
-                ctype = response.headers.get("content-type")
-                return b"".join(chunks), (ctype.split(";")[0].strip() if ctype else None)
-    except httpx.TimeoutException:
-        raise error(400, "Failed to download the file from fileUrl: timed out", upload=True) from None
-    except httpx.HTTPError as exc:
-        raise error(400, f"Failed to download the file from fileUrl: {type(exc).__name__}",
-                    upload=True) from None
