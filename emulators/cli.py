@@ -35,7 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1",
                        help="address to listen on (default 127.0.0.1; any other exposes the control API)")
     serve.add_argument("--port", type=int, help="only with exactly one provider")
-    serve.add_argument("--state-file", type=Path, help="keep state across restarts")
+    serve.add_argument("--state-file", type=Path,
+                       help="a SQLite database that keeps the state across restarts (every change "
+                            "is written before its response)")
     serve.add_argument("--fixtures", type=Path, help="a folder with <provider>/ fixture folders")
     serve.add_argument("--check-contract", action="store_true",
                        help="validate every response against the contract; violations go to the journal")
@@ -79,6 +81,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     from emulators import server
     from emulators.engine import accesslog
+    from emulators.engine.db import Database, StateFileError
     from emulators.engine.emulator import Emulator
 
     sockets = []
@@ -90,11 +93,21 @@ def _serve(args: argparse.Namespace) -> int:
                 sock.close()
             print(f"emulators: cannot listen on {args.host}:{port}: {err.strerror or err}", file=sys.stderr)
             return 1
-    state_file = server.StateFile(args.state_file) if args.state_file else None
-    emulators = [Emulator(p, fixtures_dir=args.fixtures, contract_check=args.check_contract,
-                          blob_dir=state_file.blob_dir if state_file else None) for p in chosen]
-    if state_file:
-        state_file.load(emulators)
+    state_file = None
+    try:
+        if args.state_file:
+            state_file = Database(args.state_file).open()
+        emulators = [Emulator(p, fixtures_dir=args.fixtures, contract_check=args.check_contract,
+                              blob_dir=state_file.blob_dir if state_file else None) for p in chosen]
+        if state_file:
+            state_file.attach(emulators)
+    except StateFileError as err:
+        for sock in sockets:
+            sock.close()
+        if state_file:
+            state_file.close()
+        print(f"emulators: {err}", file=sys.stderr)
+        return 2
     log = None if args.quiet else accesslog.AccessLog(_stderr_fd(), args.log_format)
     for em in emulators:
         em.control_token = args.control_token  # read by the control API and the dashboard
@@ -124,17 +137,17 @@ def _stderr_fd() -> int:
 
 # -- --profile ---------------------------------------------------------------------------------
 def apply_profile(emulators: list[Emulator], name: str) -> list[str]:
-    """Sets the `profile` switch on every emulator whose provider has one (its settings list a
-    `profile`); the others run as usual and are named on stderr. A usage error when none of them
-    has profiles or one refuses the name. Returns the ids it was applied to."""
+    """Starts every emulator whose provider has profiles in profile `name` (kept across resets);
+    the others run as usual and are named on stderr. A usage error when none of them has
+    profiles or one refuses the name. Returns the ids it was applied to."""
     applied, skipped = [], []
     for em in emulators:
         with em.lock:
-            if "profile" not in em.backend.settings_view():
+            try:
+                em.backend.launch_profile(name)
+            except LookupError:
                 skipped.append(em.provider.id)
                 continue
-            try:
-                em.backend.put_settings({"profile": name})
             except (ValueError, TypeError) as err:
                 raise UsageError(f"--profile {name}: {em.provider.id}: {err}") from None
         applied.append(em.provider.id)

@@ -5,18 +5,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import json
 import logging
 import signal
 import socket
 import threading
 from collections.abc import Coroutine, Iterator
-from pathlib import Path
 from typing import Any
 
 import uvicorn
 
+from emulators.engine.db import Database
 from emulators.engine.emulator import Emulator
+from emulators.engine.outbound import register_listener, unregister_listener
 
 log = logging.getLogger("emulators")
 
@@ -61,36 +61,12 @@ def run(main: Coroutine[Any, Any, None]) -> None:
         runner.run(main)
 
 
-class StateFile:
-    """`--state-file`: every emulator's snapshot in one JSON document, saved on change."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.blob_dir = path.with_name(path.name + ".blobs")
-        self._last = ""
-
-    def load(self, emulators: list[Emulator]) -> None:
-        if not self.path.exists():
-            return
-        data = json.loads(self.path.read_text())
-        for em in emulators:
-            if em.provider.id in data:
-                em.restore(data[em.provider.id])
-
-    def save(self, emulators: list[Emulator]) -> None:
-        text = json.dumps({em.provider.id: em.snapshot() for em in emulators})
-        if text != self._last:
-            tmp = self.path.with_suffix(self.path.suffix + ".tmp")
-            tmp.write_text(text)
-            tmp.replace(self.path)
-            self._last = text
-
-
 async def serve_all(emulators: list[Emulator], host: str, ports: list[int],
-                    state_file: StateFile | None = None,
+                    state_file: Database | None = None,
                     sockets: list[socket.socket] | None = None) -> None:
     """Serves until SIGINT or SIGTERM (a second one: stop without waiting for open requests),
-    then saves the state. `sockets` (from `listen`, one per emulator) replace host and ports."""
+    then closes the state file (every change is already in it). `sockets` (from `listen`, one
+    per emulator) replace host and ports."""
     # Seeded state lives as long as the process: keep it out of the collector's scans (p99).
     gc.collect()
     gc.freeze()
@@ -104,29 +80,22 @@ async def serve_all(emulators: list[Emulator], host: str, ports: list[int],
 
     for sig in STOP_SIGNALS:
         loop.add_signal_handler(sig, stop)
+    for port in ports:
+        register_listener(port)
     tasks = [asyncio.create_task(s.serve([sockets[i]] if sockets else None)) for i, s in enumerate(servers)]
-    saver = asyncio.create_task(_save_periodically(emulators, state_file)) if state_file else None
     try:
         await asyncio.gather(*tasks)
     finally:
         for server in servers:  # one server failing stops the others
             server.should_exit = True
         await asyncio.gather(*tasks, return_exceptions=True)
-        if saver:
-            saver.cancel()
+        for em in emulators:  # a change written meanwhile outside any request
+            with em.lock:
+                em.store.flush()
         if state_file:
-            state_file.save(emulators)
-        for sig in STOP_SIGNALS:  # only now: a signal during the save must not cut it short
+            state_file.close()
+        for sig in STOP_SIGNALS:  # only now: a signal during the close must not cut it short
             loop.remove_signal_handler(sig)
-
-
-async def _save_periodically(emulators: list[Emulator], state_file: StateFile) -> None:
-    while True:
-        await asyncio.sleep(2)
-        try:
-            state_file.save(emulators)
-        except Exception:
-            log.exception("saving state")
 
 
 class ThreadedServer:
@@ -142,6 +111,8 @@ class ThreadedServer:
         deadline = threading.Event()
         for _ in range(int(timeout / 0.01)):
             if self.server.started:
+                self._port = self.port
+                register_listener(self._port)
                 return self
             if not self.thread.is_alive():
                 break
@@ -160,3 +131,5 @@ class ThreadedServer:
     def stop(self) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=10)
+        if getattr(self, "_port", None):
+            unregister_listener(self._port)

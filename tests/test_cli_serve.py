@@ -113,27 +113,13 @@ def test_a_taken_port_is_reported_before_anything_starts(capsys: pytest.CaptureF
 
 
 # -- --profile -----------------------------------------------------------------------------------
-def _with_profiles(em: Emulator, valid: tuple[str, ...] = ("documented", "live")) -> list[dict[str, Any]]:
-    """Gives a backend a `profile` switch (as kie has) and records what it was asked to set."""
-    calls: list[dict[str, Any]] = []
-
-    def put_settings(fields: dict[str, Any]) -> dict[str, Any]:
-        if fields.get("profile") not in valid:
-            raise ValueError(f"profile must be one of {list(valid)}")
-        calls.append(fields)
-        return fields
-
-    em.backend.settings_view = lambda: {"profile": "documented"}  # type: ignore[method-assign]
-    em.backend.put_settings = put_settings  # type: ignore[method-assign]
-    return calls
-
-
 def test_profile_applies_to_providers_that_have_profiles_and_names_the_others(
         capsys: pytest.CaptureFixture[str]) -> None:
     kie, voiceclone = Emulator(providers.get("kie")), Emulator(providers.get("voiceclone"))
-    calls = _with_profiles(kie)
     assert cli.apply_profile([kie, voiceclone], "live") == ["kie"]
-    assert calls == [{"profile": "live"}]
+    assert kie.backend.settings_view()["profile"] == "live"
+    kie.reset()  # a launch profile is where a reset returns to
+    assert kie.backend.settings_view()["profile"] == "live"
     assert "--profile live applies to kie; voiceclone has no profiles" in capsys.readouterr().err
     with pytest.raises(cli.UsageError, match="kie: profile must be one of"):
         cli.apply_profile([kie], "nosuch")

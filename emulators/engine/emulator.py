@@ -184,10 +184,13 @@ class Emulator:
         """Replaces the whole state; ValueError (state untouched) when `data` does not fit."""
         if not isinstance(data, dict) or data.get("provider") != self.provider.id:
             raise ValueError(f"not a {self.provider.id} state")
+        engine_doc = data.get("engine")
+        if isinstance(engine_doc, dict) and "settings" in data:  # snapshots before 0.2 kept them apart
+            engine_doc = {**engine_doc, "settings": data["settings"]}
         with self.lock:
             self.store.loading = True
             try:
-                engine = from_json(EngineState, data.get("engine"))
+                engine = from_json(EngineState, engine_doc)
                 backend_state = from_json(self.provider.backend_cls.State, data.get("backend"))
                 check_files(engine.files.values())
             finally:

@@ -77,6 +77,12 @@ class Backend(ABC):
             raise ValueError(f"{self.emulator.provider.id} has no switches")
         return self.settings_view()
 
+    def launch_profile(self, name: str) -> None:
+        """`emulators serve --profile NAME`: the behaviour profile the emulator starts in and
+        returns to on reset. LookupError when the provider has no profiles, ValueError for an
+        unknown name."""
+        raise LookupError(f"{self.emulator.provider.id} has no profiles")
+
     def touch_account(self, token: str) -> None:
         """Declares the account behind `token` as about to change (its wallet is charged or
         refunded): every provider keeps its accounts in a table named `accounts`."""

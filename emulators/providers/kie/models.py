@@ -201,6 +201,9 @@ class KieBackend(Backend):
             return value  # type: ignore[no-any-return]
         return _launch_of(self.emulator).profile or "documented"
 
+    def launch_profile(self, name: str) -> None:
+        set_launch_profile(self.emulator, name)
+
     def settings_view(self) -> dict[str, Any]:
         view = {name: self.switch(name) for name in SWITCHES}
         view["httpStatus"] = view["profile"]  # the old name, kept as an alias
@@ -403,12 +406,13 @@ class KieBackend(Backend):
     def _documented_record(self, task: Task, now: float, base_url: str) -> dict[str, Any]:
         job = self.emulator.job(task.id)
         state = self.task_state(task, now)
-        entered = task.createdAt
+        entered = started = task.createdAt
         if job is not None:
+            started = job.created_at  # the job's own clock reading: phases add up exactly from it
             if job.forced_state is not None and job.forced_at is not None:
                 entered = job.forced_at
             else:
-                entered = job.entered_at(job.state_at(now)) or task.createdAt
+                entered = job.entered_at(job.state_at(now)) or job.created_at
         done = state in ("success", "fail")
         result = None
         if state == "success":  # the URLs stay in the record after the files expire
@@ -418,7 +422,7 @@ class KieBackend(Backend):
         # Times in ms from one rounding of the creation time, so that
         # completeTime - createTime == costTime exactly.
         created = _ms(task.createdAt)
-        updated = created + _ms(entered - task.createdAt)
+        updated = created + _ms(entered - started)
         return {
             "taskId": task.id, "model": task.model, "state": state, "param": task.param,
             "resultJson": result,
