@@ -328,8 +328,11 @@ async def _serve_file(call: Call) -> Response:
     if record is None or (record.expires_at is not None and call.now >= record.expires_at):
         raise emulator.provider.not_found(call)
     if record.sha256 is not None:
-        path = emulator.blobs.path(record.sha256)
-        if not path.is_file():  # a restored state whose bytes are not on this machine
+        try:
+            path = emulator.blobs.path(record.sha256)
+        except ValueError:  # not a digest: never a path outside the store
+            raise emulator.provider.not_found(call) from None
+        if not emulator.blobs.contains(path):  # a restored state whose bytes are not on this machine
             raise emulator.provider.not_found(call)
         return FileResponse(path, media_type=record.content_type)
     data = await asyncio.get_running_loop().run_in_executor(None, emulator.file_bytes, record)
