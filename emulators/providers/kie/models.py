@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from emulators.engine import values
 from emulators.engine.jobs import Job, JobKind, carries_fail_marker
 from emulators.engine.ledger import Wallet
 from emulators.engine.provider import Backend
@@ -204,10 +205,10 @@ class KieBackend(Backend):
                 raise ValueError(f"unknown account field {name!r}")
             if isinstance(value, bool) or not isinstance(value, allowed[name]):
                 raise ValueError(f"{name} has the wrong type")
-            if name == "credits" and value < 0:
-                raise ValueError("credits must be >= 0")
-            if name in ("rateLimit", "rateWindowSeconds") and value <= 0:
-                raise ValueError(f"{name} must be > 0")
+            if name in ("credits", "rateLimit"):
+                values.whole(name, value, 0 if name == "credits" else 1)
+            if name == "rateWindowSeconds":
+                values.window_seconds(name, value)
             if name == "webhookHmacKey" and not value:
                 raise ValueError("webhookHmacKey must not be empty")
         account = self.state.accounts.get(token)
