@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from starlette.datastructures import Headers
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import FileResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -35,6 +35,7 @@ from emulators.engine.ratelimit import ConcurrencySlots, RateLimiter
 from emulators.engine.render import render
 from emulators.engine.routing import Router
 from emulators.engine.serde import from_json, to_json
+from emulators.engine.stall import BodyStalled, stall_guarded
 
 log = logging.getLogger("emulators")
 
@@ -67,6 +68,11 @@ class Emulator:
         self.contract_check = contract_check
         self.ticker_seconds = ticker_seconds
         self.settings: dict[str, Any] = {}  # switches a provider reads (maintenance, ...)
+        # Control API access (see access.py): the token `--control-token` sets, the host names
+        # `--allow-host` adds, and how long a half-sent request body is waited for.
+        self.control_token: str | None = None
+        self.allowed_hosts: list[str] = []
+        self.body_timeout: float = 30.0
         files = Endpoint("GET", FILES_PREFIX + "{file_id}", _serve_file, "files.get", auth=False)
         self.router = Router([*provider.endpoints, files])
         self.app = self._build_stack()
@@ -253,10 +259,16 @@ class Emulator:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "http":
+            receive = stall_guarded(scope, receive, self.body_timeout)
             if scope["path"].startswith(control.PREFIX):
                 await control.handle(self, scope, receive, send)
-            else:
+                return
+            try:
                 await self.app(scope, receive, send)
+            except BodyStalled:  # the gateway noted 408 for the journal
+                log.info("%s %s: request body stalled for %ss; dropped", scope["method"],
+                         scope["path"], self.body_timeout)
+                await _request_timeout(send)
         elif kind == "lifespan":
             await self._lifespan(receive, send)
 
@@ -287,6 +299,12 @@ class Emulator:
             response = await endpoint.handler(call)
         except ProviderError as err:
             response = provider.error_response(call, err)
+        except ClientDisconnect:  # nobody left to answer: no error of ours, no response
+            log.info("%s %s: client went away mid-request", scope["method"], scope["path"])
+            return
+        except BodyStalled:  # answered (408) outside the contract check: no provider's answer
+            scope["emulator.status"] = 408
+            raise
         except Exception:
             log.exception("unplanned error in %s %s", scope["method"], scope["path"])
             response = provider.error_response(call, provider.internal_error(call))
@@ -319,6 +337,14 @@ class Emulator:
                     self.settle(self.clock.now())
             except Exception:
                 log.exception("ticker")
+
+
+async def _request_timeout(send: Send) -> None:
+    body = b'{"error":"request body not received in time"}'
+    await send({"type": "http.response.start", "status": 408, "headers": [
+        (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+        (b"connection", b"close")]})
+    await send({"type": "http.response.body", "body": body})
 
 
 async def _serve_file(call: Call) -> Response:
