@@ -14,6 +14,7 @@ from typing import Any
 
 import uvicorn
 
+from emulators.engine.access import bound_host_entry
 from emulators.engine.db import Database
 from emulators.engine.emulator import Emulator
 from emulators.engine.outbound import register_listener, unregister_listener
@@ -21,6 +22,13 @@ from emulators.engine.outbound import register_listener, unregister_listener
 log = logging.getLogger("emulators")
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)  # Ctrl-C, and what `docker stop` sends
+
+
+def allow_bound_host(emulator: Emulator, host: str) -> None:
+    """A server bound to a host name answers the control API under that name too."""
+    entry = bound_host_entry(host)
+    if entry is not None and entry not in emulator.allowed_hosts:
+        emulator.allowed_hosts.append(entry)
 
 
 def server_config(app: Any, host: str, port: int) -> uvicorn.Config:
@@ -70,6 +78,8 @@ async def serve_all(emulators: list[Emulator], host: str, ports: list[int],
     # Seeded state lives as long as the process: keep it out of the collector's scans (p99).
     gc.collect()
     gc.freeze()
+    for em in emulators:
+        allow_bound_host(em, host)
     servers = [Server(server_config(em, host, port)) for em, port in zip(emulators, ports)]
     loop = asyncio.get_running_loop()
 
@@ -102,6 +112,8 @@ class ThreadedServer:
     """One emulator on a free port in a daemon thread; `stop()` shuts it down."""
 
     def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 0) -> None:
+        if isinstance(app, Emulator):
+            allow_bound_host(app, host)
         self.server = Server(server_config(app, host, port))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.host = host

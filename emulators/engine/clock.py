@@ -5,8 +5,19 @@ reads `now()` from here, so `advance()` moves all of it at once.
 """
 from __future__ import annotations
 
+import math
 import time
 from datetime import datetime, timezone
+
+# The emulated time stays before this (and every time a user sets, after MIN_TIME): far enough
+# from year 9999 that any date arithmetic on it (a month's rollover, a year's membership) still
+# formats, so no request can be broken by where the clock was sent.
+MIN_TIME = 0.0  # 1970-01-01
+MAX_TIME = datetime(9000, 1, 1, tzinfo=timezone.utc).timestamp()
+
+
+def time_in_range(ts: float) -> bool:
+    return math.isfinite(ts) and MIN_TIME <= ts < MAX_TIME
 
 
 class Clock:
@@ -20,8 +31,12 @@ class Clock:
         return time.time() + self.offset
 
     def advance(self, seconds: float) -> None:
-        if not seconds >= 0:  # also rejects NaN
-            raise ValueError("advance_seconds must be a number >= 0")
+        """ValueError (offset untouched) unless `seconds` is finite, >= 0 and keeps the
+        emulated time before MAX_TIME."""
+        if not (math.isfinite(seconds) and seconds >= 0):
+            raise ValueError("advance_seconds must be a finite number >= 0")
+        if not time_in_range(self.now() + seconds):
+            raise ValueError("advance_seconds would take the emulated time past the year 9000")
         self.offset += seconds
 
     def reset(self) -> None:
@@ -42,6 +57,20 @@ def parse_iso(text: str) -> float:
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=timezone.utc)
     return dt.timestamp()
+
+
+def parse_settable_time(text: object) -> float:
+    """A time a user sets through the control API: an ISO 8601 string between 1970 and the year
+    9000 (see MAX_TIME), so it formats back and date arithmetic on it works. ValueError."""
+    if not isinstance(text, str):
+        raise ValueError("not a string")
+    try:
+        ts = parse_iso(text)
+    except (ValueError, OverflowError):  # year 0001 minus a zone offset overflows
+        raise ValueError("not an ISO 8601 time") from None
+    if not time_in_range(ts):
+        raise ValueError("not between 1970 and the year 9000")
+    return ts
 
 
 def start_of_next_month(ts: float) -> float:

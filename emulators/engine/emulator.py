@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, AsyncIterator, BinaryIO, Iterable
 
 from starlette.datastructures import Headers
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import FileResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -40,7 +40,8 @@ from emulators.engine.ratelimit import ConcurrencySlots, RateLimiter
 from emulators.engine.render import RECIPE_KINDS, render
 from emulators.engine.routing import Router
 from emulators.engine.serde import from_json, to_json
-from emulators.engine.store import ABSENT, AuditError, SnapshotCursor, Sink, StateRoot, Store, Table
+from emulators.engine.stall import BodyStalled, stall_guarded
+from emulators.engine.store import ABSENT, AuditError, SnapshotCursor, Sink, StateRoot, Store, Table, Unit
 
 log = logging.getLogger("emulators")
 
@@ -78,6 +79,11 @@ class Emulator:
         self.store.audit = audit
         self.store.sink = sink
         self.audit_failures: list[str] = []  # audit mode: writes that skipped touch()
+        # Control API access (see access.py): the token `--control-token` sets, the host names
+        # `--allow-host` adds, and how long a half-sent request body is waited for.
+        self.control_token: str | None = None
+        self.allowed_hosts: list[str] = []
+        self.body_timeout: float = 30.0
         files = Endpoint("GET", FILES_PREFIX + "{file_id}", _serve_file, "files.get", auth=False)
         files_head = Endpoint("HEAD", FILES_PREFIX + "{file_id}", _serve_file, "files.head", auth=False)
         self.router = Router([*provider.endpoints, files, files_head])
@@ -384,10 +390,16 @@ class Emulator:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "http":
+            receive = stall_guarded(scope, receive, self.body_timeout)
             if scope["path"].startswith(control.PREFIX):
                 await control.handle(self, scope, receive, send)
-            else:
+                return
+            try:
                 await self.app(scope, receive, send)
+            except BodyStalled:  # the gateway noted 408 for the journal
+                log.info("%s %s: request body stalled for %ss; dropped", scope["method"],
+                         scope["path"], self.body_timeout)
+                await _request_timeout(send)
         elif kind == "lifespan":
             await self._lifespan(receive, send)
 
@@ -427,6 +439,14 @@ class Emulator:
             if mark >= 0:
                 unit.rollback_to(mark)
             response = provider.error_response(call, err)
+        except ClientDisconnect:  # nobody left to answer: no error of ours, no response
+            log.info("%s %s: client went away mid-request", scope["method"], scope["path"])
+            self._close_unit(unit, mark)
+            return
+        except BodyStalled:  # answered (408) outside the contract check: no provider's answer
+            scope["emulator.status"] = 408
+            self._close_unit(unit, mark)
+            raise
         except Exception:
             if mark >= 0:
                 unit.rollback_to(mark)
@@ -447,6 +467,13 @@ class Emulator:
             response = provider.error_response(call, provider.internal_error(call))
         scope["emulator.status"] = response.status_code  # for the journal
         await response(scope, receive, send)
+
+    def _close_unit(self, unit: Unit, mark: int) -> None:
+        """A request that gets no answer: its handler's writes go, the rest is kept."""
+        if mark >= 0:
+            unit.rollback_to(mark)
+        with self.lock:
+            self.store.commit(unit)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         ticker: asyncio.Task[None] | None = None
@@ -472,6 +499,14 @@ class Emulator:
                 log.exception("ticker")
 
 
+async def _request_timeout(send: Send) -> None:
+    body = b'{"error":"request body not received in time"}'
+    await send({"type": "http.response.start", "status": 408, "headers": [
+        (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+        (b"connection", b"close")]})
+    await send({"type": "http.response.body", "body": body})
+
+
 async def _serve_file(call: Call) -> Response:
     """GET /files/{id}: the emulator playing the provider's CDN."""
     emulator = call.emulator
@@ -479,8 +514,11 @@ async def _serve_file(call: Call) -> Response:
     if record is None or (record.expires_at is not None and call.now >= record.expires_at):
         raise emulator.provider.not_found(call)
     if record.sha256 is not None:
-        path = emulator.blobs.path(record.sha256)
-        if not path.is_file():  # a restored state whose bytes are not on this machine
+        try:
+            path = emulator.blobs.path(record.sha256)
+        except ValueError:  # not a digest: never a path outside the store
+            raise emulator.provider.not_found(call) from None
+        if not emulator.blobs.contains(path):  # a restored state whose bytes are not on this machine
             raise emulator.provider.not_found(call)
         return FileResponse(path, media_type=record.content_type)  # answers HEAD without the body
     data = await asyncio.get_running_loop().run_in_executor(None, emulator.file_bytes, record)

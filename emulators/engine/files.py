@@ -45,9 +45,21 @@ class BlobStore:
             atexit.register(shutil.rmtree, root, ignore_errors=True)
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
+        self._real_root = self.root.resolve()
 
     def path(self, digest: str) -> Path:
+        """Where a blob lives; ValueError for anything but a SHA-256 hex digest, so that no
+        record (a restored state's included) can point outside the store."""
+        if not is_digest(digest):
+            raise ValueError("a blob reference is 64 lowercase hex characters")
         return self.root / digest[:2] / digest
+
+    def contains(self, path: Path) -> bool:
+        """Whether `path`, links resolved, is a file inside the store."""
+        try:
+            return path.resolve().is_relative_to(self._real_root) and path.is_file()
+        except OSError:
+            return False
 
     def put_bytes(self, data: bytes) -> str:
         digest = hashlib.sha256(data).hexdigest()
@@ -81,6 +93,13 @@ class BlobStore:
 
     def discard(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+_HEX = frozenset("0123456789abcdef")
+
+
+def is_digest(text: object) -> bool:
+    return isinstance(text, str) and len(text) == 64 and _HEX.issuperset(text)
 
 
 def new_file_id(ext: str) -> str:

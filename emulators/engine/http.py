@@ -10,6 +10,7 @@ from starlette.datastructures import FormData, Headers
 from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.types import Scope
 
 if TYPE_CHECKING:
     from emulators.engine.emulator import Emulator
@@ -71,6 +72,9 @@ class Call:
         """The raw body; beyond `limit` bytes raises BodyTooLarge (a ValueError) once the rest
         has been read and thrown away, never held."""
         if self._body is None:
+            if declared_length(self.request.scope) > limit:
+                await drain(self.request.stream())
+                raise BodyTooLarge()
             chunks: list[bytes] = []
             size = 0
             stream = self.request.stream()
@@ -95,8 +99,7 @@ class Call:
         """Multipart/urlencoded form. Files spool to disk; a body over `max_body` raises
         BodyTooLarge after the rest of it has been read and thrown away (never held)."""
         ctype = self.request.headers.get("content-type", "")
-        length = self.request.headers.get("content-length")
-        if length and length.isdigit() and int(length) > max_body:
+        if declared_length(self.request.scope) > max_body:
             await drain(self.request.stream())
             raise BodyTooLarge()
         if "multipart/form-data" not in ctype:
@@ -137,8 +140,26 @@ async def drain(stream: AsyncIterator[bytes]) -> None:
     try:
         async for _ in stream:
             pass
-    except Exception:  # the client went away: nothing left to drain
+    except Exception:  # the client went away (or stalled): nothing left to drain
         pass
+
+
+def declared_length(scope: Scope) -> int:
+    """The request's Content-Length (0 when absent or unreadable: the stream limit still holds)."""
+    for key, value in scope["headers"]:
+        if key == b"content-length":
+            return int(value) if value.isdigit() else 0
+    return 0
+
+
+def has_body(scope: Scope) -> bool:
+    """Whether the request announces a body (a Content-Length above 0, or chunked)."""
+    for key, value in scope["headers"]:
+        if key == b"content-length":
+            return bool(value.lstrip(b"0 "))
+        if key == b"transfer-encoding":
+            return True
+    return False
 
 
 def add_headers(response: Response, headers: dict[str, str]) -> None:

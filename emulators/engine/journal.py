@@ -1,4 +1,4 @@
-"""The request journal: what reached the provider routes, with tokens redacted.
+"""The request journal: what reached the provider routes, with secrets redacted.
 
 Recording is on every request's path, so an entry is a plain tuple and all formatting
 (redaction, ISO time) happens when someone reads the journal.
@@ -7,20 +7,50 @@ from __future__ import annotations
 
 from collections import deque
 from typing import Any
+from urllib.parse import quote, unquote_plus
 
 from emulators.engine.clock import iso
 
 # (method, path, query string, status, token, emulated time, contract violations, notes)
 Entry = tuple[str, str, bytes, int, "str | None", float, "list[str] | None", "list[str] | None"]
 
+MASK = "***"
+
 
 def redact(token: str | None) -> str | None:
-    """Enough of a token to tell seeded ones apart, never the whole secret."""
+    """At most a quarter of a token's characters (its start, so seeded tokens stay apart:
+    `test-token` -> `te***`, `poor-token` -> `po***`); tokens under 4 characters show none."""
     if not token:
         return None
-    if len(token) <= 6:
-        return token[:1] + "***"
-    return token[:4] + "***" + token[-2:]
+    return token[:len(token) // 4] + MASK
+
+
+# Query parameter names (lower case, without `-`/`_`) whose values are secrets; any name
+# ending in one of SECRET_SUFFIXES is one too (`access_token`, `client_secret`, `x-api-key`).
+SECRET_NAMES = frozenset({"key", "auth", "authorization", "sig", "signature", "code", "credential",
+                          "credentials", "session", "sessionid", "pass", "pwd"})
+SECRET_SUFFIXES = ("token", "secret", "password", "passwd", "apikey", "accesskey", "privatekey",
+                   "hmackey", "hmac", "jwt", "bearer")
+
+
+def is_secret_name(name: str) -> bool:
+    key = name.lower().replace("-", "").replace("_", "").replace(".", "")
+    return key in SECRET_NAMES or key.endswith(SECRET_SUFFIXES)
+
+
+def redact_query(query: bytes) -> str:
+    """The query string as sent, except that the value of every secret-named parameter is
+    redacted like a token (and re-encoded, so the result is still a query string)."""
+    text = query.decode("latin-1")
+    if not text:
+        return text
+    parts = text.split("&")
+    for i, part in enumerate(parts):
+        name, sep, value = part.partition("=")
+        if sep and value and is_secret_name(unquote_plus(name)):
+            shown = redact(unquote_plus(value)) or ""
+            parts[i] = f"{name}={quote(shown[:-len(MASK)], safe='')}{MASK}"
+    return "&".join(parts)
 
 
 class Journal:
@@ -34,7 +64,7 @@ class Journal:
         self.entries.clear()
 
     def as_json(self) -> list[dict[str, Any]]:
-        return [{"method": method, "path": path, "query": query.decode("latin-1"),
+        return [{"method": method, "path": path, "query": redact_query(query),
                  "status": status,  # 0: no response (dropped connection)
                  "token": redact(token), "time": iso(time), "violations": violations or [],
                  "notes": notes or []}  # what the handler remarked (Call.note)

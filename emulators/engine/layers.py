@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from emulators.engine.faults import NO_BODY_STATUSES
+
 if TYPE_CHECKING:
     from emulators.engine.emulator import Emulator
 
@@ -61,6 +63,7 @@ class FaultLayer:
         if not rule.responds:
             await self.app(scope, receive, send)
             return
+        status = rule.status or 200
         body = rule.body
         if body is None:
             payload, ctype = b"", None
@@ -71,9 +74,12 @@ class FaultLayer:
         headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in (rule.headers or {}).items()]
         if ctype and not any(k == b"content-type" for k, _ in headers):
             headers.append((b"content-type", ctype.encode()))
-        headers.append((b"content-length", str(len(payload)).encode()))
-        scope["emulator.status"] = rule.status or 200
-        await send({"type": "http.response.start", "status": rule.status or 200, "headers": headers})
+        if status not in NO_BODY_STATUSES:  # a 204 must not carry one; a 304's would be the GET's
+            headers.append((b"content-length", str(len(payload)).encode()))
+        if scope["method"] == "HEAD" or status in NO_BODY_STATUSES:
+            payload = b""  # the length above still says what a GET would have got
+        scope["emulator.status"] = status
+        await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": payload})
 
 

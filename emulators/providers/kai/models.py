@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from emulators.engine.clock import iso, parse_iso
+from emulators.engine import values
 from emulators.engine.store import StateRoot
 from emulators.engine.provider import Backend
 
@@ -319,10 +320,8 @@ class KaiBackend(Backend):
             if name not in ACCOUNT_FIELDS:
                 raise ValueError(f"unknown account field {name!r}")
             if name in _INT_FIELDS or (name in _OPT_INT_FIELDS and value is not None):
-                if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                    raise ValueError(f"{name} must be an integer >= 0")
-                if name in ("rate_limit_per_minute", "max_concurrent_requests") and value < 1:
-                    raise ValueError(f"{name} must be >= 1")
+                low = 1 if name in ("rate_limit_per_minute", "max_concurrent_requests") else 0
+                values.whole(name, value, low)
             elif name in _BOOL_FIELDS:
                 if not isinstance(value, bool):
                     raise ValueError(f"{name} must be true or false")
@@ -339,12 +338,7 @@ class KaiBackend(Backend):
                 value = list(value)
             elif name in _TIME_FIELDS:
                 if value is not None:
-                    try:
-                        value = parse_iso(value) if isinstance(value, str) else None
-                    except ValueError:
-                        value = None
-                    if value is None:
-                        raise ValueError(f"{name} must be an ISO 8601 time or null")
+                    value = values.time(name, value)
             elif name == "processing_seconds" and value is not None:
                 if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 60:
                     raise ValueError("processing_seconds must be a number from 0 to 60 or null")

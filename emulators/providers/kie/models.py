@@ -19,6 +19,7 @@ from urllib.parse import unquote, urlsplit
 
 import yaml
 
+from emulators.engine import values
 from emulators.engine.files import FileRecord
 from emulators.engine.jobs import FAIL_MARKER, Job, JobKind, carries_fail_marker
 from emulators.engine.ledger import Wallet
@@ -281,8 +282,12 @@ class KieBackend(Backend):
                 raise ValueError(f"unknown account field {name!r}")
             if isinstance(value, bool) or not isinstance(value, allowed[name]):
                 raise ValueError(f"{name} has the wrong type")
-            if name in ("rateLimit", "rateWindowSeconds", "userId") and value <= 0:
-                raise ValueError(f"{name} must be > 0")
+            if name == "credits":  # fractional: the live service shows hundredths
+                values.number(name, value, 0, values.MAX_INT / 100)
+            if name in ("rateLimit", "userId"):
+                values.whole(name, value, 1)
+            if name == "rateWindowSeconds":
+                values.window_seconds(name, value)
             if name == "webhookHmacKey" and not value:
                 raise ValueError("webhookHmacKey must not be empty")
         cents = _cents(fields["credits"]) if "credits" in fields else None

@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from emulators.engine import values
 from emulators.engine.jobs import Job, JobKind, carries_fail_marker
 from emulators.engine.ledger import InsufficientFunds, Wallet
 from emulators.engine.store import StateRoot
@@ -135,10 +136,10 @@ class KittaBackend(Backend):
                 raise ValueError(f"unknown account field {name!r}")
             if isinstance(value, bool) or not isinstance(value, allowed[name]):
                 raise ValueError(f"{name} has the wrong type")
-            if name in ("api_quota_remaining", "credits") and value < 0:
-                raise ValueError(f"{name} must be >= 0")
-            if name in ("rate_limit", "rate_window_seconds") and value <= 0:
-                raise ValueError(f"{name} must be > 0")
+            if name in ("api_quota_remaining", "credits", "rate_limit"):
+                values.whole(name, value, 1 if name == "rate_limit" else 0)
+            if name == "rate_window_seconds":
+                values.window_seconds(name, value)
         if fields.get("tier", "free") not in TIERS:
             raise ValueError(f"tier must be one of {TIERS}")
         if fields.get("status", "active") not in ACCOUNT_STATUSES:

@@ -15,6 +15,8 @@ from typing import Any
 
 import yaml
 
+from emulators.engine import values
+from emulators.engine.clock import time_in_range
 from emulators.engine.jobs import Job, JobKind, carries_fail_marker
 from emulators.engine.ledger import InsufficientFunds, Wallet
 from emulators.engine.store import StateRoot
@@ -370,8 +372,10 @@ class KreadoBackend(Backend):
                 raise ValueError("vipExpireTime must be 'YYYY-MM-DD HH:MM:SS' (UTC+8)")
             try:
                 expire = parse_time(fields["vipExpireTime"])
-            except ValueError:
-                raise ValueError("vipExpireTime must be 'YYYY-MM-DD HH:MM:SS' (UTC+8)") from None
+            except (ValueError, OverflowError):
+                expire = None
+            if expire is None or not time_in_range(expire):  # it must format back
+                raise ValueError("vipExpireTime must be 'YYYY-MM-DD HH:MM:SS' (UTC+8), 1970 to 9000")
         limits = fields.get("limits")
         if limits is not None:
             known = self.state.settings.limits["per_second"]
@@ -380,12 +384,11 @@ class KreadoBackend(Backend):
             for name, value in limits.items():
                 if name not in known:
                     raise ValueError(f"unknown limit {name!r}; known: {', '.join(known)}")
-                if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                    raise ValueError(f"limit {name} must be an integer >= 1")
+                values.whole(f"limit {name}", value, 1)
         for name in ("videoQueueLimit", "subtitleQueueLimit"):
             value = fields.get(name)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
-                raise ValueError(f"{name} must be an integer >= 0")
+            if value is not None:
+                values.whole(name, value)
         account = self.state.accounts.get(token)
         if account is None:
             settings = self.state.settings.limits

@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from emulators.engine.clock import iso, parse_iso, start_of_next_month
+from emulators.engine import values
 from emulators.engine.jobs import Job, JobKind, carries_fail_marker
 from emulators.engine.ledger import Wallet
 from emulators.engine.store import StateRoot
@@ -168,16 +169,11 @@ class VoiceCloneBackend(Backend):
                 raise ValueError(f"unknown account field {name!r}")
             if isinstance(value, bool) or not isinstance(value, allowed[name]):
                 raise ValueError(f"{name} has the wrong type")
-            if name in ("regular", "permanent", "monthlyCredits") and value < 0:
-                raise ValueError(f"{name} must be >= 0")
-            if name in ("rateLimit", "rateWindowSeconds") and value <= 0:
-                raise ValueError(f"{name} must be > 0")
-        reset_at = None
-        if "resetAt" in fields:
-            try:
-                reset_at = parse_iso(fields["resetAt"])
-            except ValueError:
-                raise ValueError("resetAt must be an ISO 8601 time") from None
+            if name in ("regular", "permanent", "monthlyCredits", "rateLimit"):
+                values.whole(name, value, 1 if name == "rateLimit" else 0)
+            if name == "rateWindowSeconds":
+                values.window_seconds(name, value)
+        reset_at = values.time("resetAt", fields["resetAt"]) if "resetAt" in fields else None
         now = self.emulator.clock.now()
         account = self.state.accounts.get(token)
         if account is None:
