@@ -163,7 +163,7 @@ def test_journal_tail_can_show_only_violations(emulator_factory) -> None:
     http = em.client()
     http.get("/api/v1/credits", headers=AUTH)
     em.emulator.journal.record(("GET", "/api/v1/credits", b"", 200, "test-token", time.time(),
-                                ["response $.credits: not an integer"]))
+                                ["response $.credits: not an integer"], None))
     http.get("/api/v1/credits", headers=AUTH)
     tail = http.get("/_emulator/journal/recent", params={"violations": 1}).json()
     assert tail["total"] == 3 and tail["violations"] == 1

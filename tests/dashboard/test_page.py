@@ -22,7 +22,7 @@ ARIA = "clsys00000000000000000001"  # a public voiceclone SYSTEM voice
 def kie_video(em: RunningEmulator) -> str:
     """A kie task that runs for 47 emulated seconds (waiting, queuing, generating)."""
     r = httpx.post(em.base_url + "/api/v1/jobs/createTask", headers=AUTH,
-                   json={"model": "kling-2.6/text-to-video", "input": {"prompt": "waves"}})
+                   json={"model": "kling-2.6/text-to-video", "input": {"prompt": "waves", "sound": False, "aspect_ratio": "1:1", "duration": 5}})
     assert r.status_code == 200 and r.json()["code"] == 200, r.text
     return r.json()["data"]["taskId"]
 
@@ -111,7 +111,7 @@ def test_contract_violations_stand_out_in_the_journal_view(dashboard: Page, emul
     em = emulator_factory("voiceclone", server=True, contract_check=False)  # the violation is made up
     httpx.get(em.api_url + "/credits", headers=AUTH)
     em.emulator.journal.record(("GET", "/api/v1/credits", b"", 200, "test-token", time.time(),
-                                ["response $.credits: 'x' is not of type 'integer'"]))
+                                ["response $.credits: 'x' is not of type 'integer'"], None))
     httpx.get(em.api_url + "/voices", headers=AUTH)
     tab = dashboard.open(em.base_url)
     rows = tab.locator("#journal tbody tr")
