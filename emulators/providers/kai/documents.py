@@ -97,7 +97,7 @@ async def anonymize(call: Call) -> Response:
         "sanitized_filename": pii.sanitize_filename(name, mapping),
         "sanitized_text": text,
         "placeholders": placeholders,
-        "metadata": {"extraction_method": doc.method, "used_ocr": False, "page_count": doc.page_count,
+        "metadata": {"extraction_method": doc.method, "used_ocr": doc.used_ocr, "page_count": doc.page_count,
                      "strategy": "ai"},
     }]})
 
