@@ -425,3 +425,34 @@ def pdf_with_scan(text_page: str, scanned: list[str]) -> bytes:
     out = io.BytesIO()
     writer.write(out)
     return out.getvalue()
+
+
+# -- audio re-encoded the way clients do it -----------------------------------------------------------
+def reencode(data: bytes, container: str, codec: str, rate: int, layout: str = "mono",
+             bit_rate: int | None = None, gain: float = 1.0) -> bytes:
+    """Decodes `data` and encodes it again (another container, codec, rate, channel layout,
+    bit rate, volume), as ffmpeg/pydub would for a client."""
+    import av
+    import numpy as np
+
+    with av.open(io.BytesIO(data)) as source:
+        stream = next(s for s in source.streams if s.type == "audio")
+        source_rate = stream.codec_context.sample_rate
+        mono = av.AudioResampler(format="flt", layout="mono", rate=source_rate)
+        pcm = np.concatenate([f.to_ndarray().reshape(-1) for frame in source.decode(stream)
+                              for f in mono.resample(frame)])
+    pcm = (np.clip(pcm * gain, -1.0, 1.0) * 32767).astype(np.int16).reshape(1, -1)
+    frame = av.AudioFrame.from_ndarray(pcm, format="s16", layout="mono")
+    frame.sample_rate = source_rate
+    out = io.BytesIO()
+    with av.open(out, "w", format=container) as target:
+        stream = target.add_stream(codec, rate=rate, layout=layout)
+        if bit_rate:
+            stream.bit_rate = bit_rate
+        resampler = av.AudioResampler(format=stream.codec_context.format.name, layout=layout, rate=rate)
+        for piece in [*resampler.resample(frame), *resampler.resample(None)]:
+            for packet in stream.encode(piece):
+                target.mux(packet)
+        for packet in stream.encode(None):
+            target.mux(packet)
+    return out.getvalue()

@@ -271,7 +271,7 @@ async def transcriptions(call: Call) -> Response:
         if not info.has_audio or not info.duration:
             raise invalid("The file does not contain an audio stream.", "file")
         text, detected = await asyncio.get_running_loop().run_in_executor(
-            None, transcribe.transcript, data, fmt, info.duration, backend.state.catalog.samples,
+            None, transcribe.transcript, data, info.duration, backend.state.catalog.samples,
             backend.state.catalog.filler)
     finally:
         await form.close()
