@@ -20,6 +20,7 @@ from emulators.providers.kai.exceptions import error, invalid
 from emulators.providers.kai.models import Account, KaiBackend, new_id
 
 SCOPE_USAGE = "kai.usage"  # read by provider.finish: (tokens_in, tokens_out)
+SCOPE_ENDS_AT = "kai.ends_at"  # read by provider.release: when this POST's processing ends
 
 MAX_UPLOAD_KB = 25600
 MAX_UPLOAD = MAX_UPLOAD_KB * 1024
@@ -39,8 +40,10 @@ def _backend(call: Call) -> KaiBackend:
 async def _process(call: Call, seconds: float) -> None:
     """The emulated processing time; the concurrency slot stays taken meanwhile."""
     if seconds > 0:
+        ends_at = call.emulator.clock.now() + seconds
         with call.emulator.lock:
-            _backend(call).busy(call.account, call.emulator.clock.now() + seconds)
+            _backend(call).busy(call.account, ends_at)
+        call.request.scope[SCOPE_ENDS_AT] = ends_at
         await asyncio.sleep(seconds)
 
 
