@@ -13,6 +13,7 @@ import json
 import logging
 import re
 import zipfile
+import zlib
 from dataclasses import dataclass
 from typing import Any
 from xml.etree import ElementTree
@@ -28,7 +29,8 @@ _A = "{http://schemas.openxmlformats.org/drawingml/2006/main}"
 _S = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 TIFF_MAGIC = (b"II*\x00", b"MM\x00*")
-MAX_XML_PART = 64 * 1024 * 1024  # refuse zip bombs
+MAX_XML_PART = 64 * 1024 * 1024  # refuse zip bombs: one part
+MAX_UNZIPPED = 512 * 1024 * 1024  # all parts together (zipfile never inflates past a declared size)
 MAX_PIXELS = 60_000_000  # an image (or TIFF page) larger than this is refused, not decoded
 MAX_OCR_PAGES = 20  # images / scanned pages one request may need OCR for (~1-3 s each)
 MIN_SCAN_SIDE = 32  # smaller images on a PDF page (bullets, rules) are not OCR'd
@@ -68,7 +70,7 @@ def kind_of(data: bytes, filename: str | None) -> str | None:
         try:
             with zipfile.ZipFile(io.BytesIO(data)) as z:
                 names = set(z.namelist())
-        except (zipfile.BadZipFile, ValueError, OSError):
+        except (zipfile.BadZipFile, ValueError, OSError, NotImplementedError, EOFError):
             return None
         if "word/document.xml" in names:
             return "docx"
@@ -263,6 +265,8 @@ def _read_part(z: zipfile.ZipFile, name: str) -> bytes:
 def _office(data: bytes, kind: str) -> Extracted:
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as z:
+            if sum(info.file_size for info in z.infolist()) > MAX_UNZIPPED:
+                raise NoText("The document is too large to parse.")
             if kind == "docx":
                 root = ElementTree.fromstring(_read_part(z, "word/document.xml"))
                 paras = ["".join(t.text or "" for t in p.iter(f"{_W}t")) for p in root.iter(f"{_W}p")]
@@ -301,7 +305,8 @@ def _office(data: bytes, kind: str) -> Extracted:
             return Extracted("\n".join(rows_out), "xlsx_parser", len(sheets), kind)
     except NoText:
         raise
-    except (zipfile.BadZipFile, KeyError, ElementTree.ParseError, ValueError, OSError, RuntimeError):
+    except (zipfile.BadZipFile, KeyError, ElementTree.ParseError, ValueError, OSError, RuntimeError,
+            NotImplementedError, EOFError, zlib.error):  # zipfile: unknown methods, broken deflate data
         raise NoText("The document could not be parsed.") from None
 
 

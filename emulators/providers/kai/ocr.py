@@ -24,6 +24,7 @@ MODEL_FILES = {"Det": "PP-OCRv6_det_small.onnx", "Cls": "ch_ppocr_mobile_v2.0_cl
 DETECT_SIDE = 1280  # detection runs on the image scaled down to this (recognition on the original)
 MAX_SIDE = 2560  # larger images are scaled down first: a 300 dpi A4 scan keeps ~220 dpi
 MIN_SCORE = 0.5  # recognised lines below this confidence are dropped
+MIN_SIDE = 8  # px: nothing legible fits in a thinner image (and the detector cannot scale it)
 
 
 class OcrUnavailable(RuntimeError):
@@ -76,6 +77,8 @@ def recognize(image: Image) -> str:
     picture = image.convert("RGB")
     if max(picture.size) > MAX_SIDE:
         picture.thumbnail((MAX_SIDE, MAX_SIDE))
+    if min(picture.size) < MIN_SIDE:
+        return ""
     run = engine()
     with _run_lock:
         result = run(picture)
