@@ -129,3 +129,24 @@ def test_odd_transcription_fields_get_kai_400(api: Api, fields: dict[str, str]) 
     r = api.post(AUDIO, files={"file": ("a.wav", b.text_image(["x"]), "audio/wav")}, data=fields)
     err: dict[str, Any] = r.json()["error"]
     assert_error(r, 400, "invalid_request", "invalid_request_error", err["param"])
+
+
+# -- PII rules stay linear: inputs that made them rescan runs of text (O(n^2), minutes for 200 KB) ----
+# Their speed is measured by tests/kai/bench_pii.py; here: what they find is unchanged.
+@pytest.mark.parametrize("text,found", [
+    ("Police:\t   \t  A12345", {"A12345": "INSURANCE"}),
+    ("Geburtsdatum:      12.03.1980", {"12.03.1980": "DOB"}),
+    ("Jahrgang   1980", {"1980": "BIRTH_YEAR"}),
+    ("Alter :  45", {"45": "AGE"}),
+    ("Benutzername:   max.m", {"max.m": "USERNAME"}),
+    ("Mail an ..max.m+x@example.com!", {"max.m+x@example.com": "EMAIL"}),
+    ("-max@example.com", {"max@example.com": "EMAIL"}),
+    ("Arbeitgeber: Musterfirma Nord GmbH", {"Musterfirma Nord GmbH": "COMPANY"}),
+    ("Bürgermeister-Smidtstraße 12, 28195 Bremen", {"Bürgermeister-Smidtstraße 12, 28195 Bremen": "ADDRESS"}),
+    ("a." * 3000 + " " + "ABC-" * 3000 + " Police" + " " * 3000 + "!", {}),
+])
+def test_rules_made_linear_still_find_the_same(api: Api, text: str, found: dict[str, str]) -> None:
+    r = api.post(ANONYMIZE, files={"files[]": ("a.txt", text.encode(), "text/plain")})
+    assert r.status_code == 200, r.text
+    placeholders = r.json()["data"][0]["placeholders"]
+    assert {value: ph[2:].rsplit("_", 1)[0] for ph, value in placeholders.items()} == found
