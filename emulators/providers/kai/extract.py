@@ -12,6 +12,7 @@ import io
 import json
 import logging
 import re
+import warnings
 import zipfile
 import zlib
 from dataclasses import dataclass
@@ -21,8 +22,9 @@ from xml.etree import ElementTree
 from emulators.media.sniff import sniff
 from emulators.providers.kai import ocr
 
-# broken uploads are expected here; pypdf would log every one of them
+# broken uploads are expected here; pypdf would log every one of them, Pillow warn about them
 logging.getLogger("pypdf").setLevel(logging.CRITICAL)
+warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
 
 _W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
 _A = "{http://schemas.openxmlformats.org/drawingml/2006/main}"
