@@ -5,6 +5,7 @@ import io
 import struct
 import zipfile
 import zlib
+from typing import Any
 from xml.sax.saxutils import escape
 
 from emulators.media.image import make_image
@@ -387,3 +388,71 @@ def ppt(slides: list[str]) -> bytes:
     document = container(0x03E8, atom(0x03E9, bytes(40)) + inner)
     return cfb({"PowerPoint Document": document, "Current User": b"\x00" * 20,
                 "\x05SummaryInformation": property_set(SUMMARY_FMTID, {4: SECRET})})
+
+
+# -- images of text (what OCR reads) -------------------------------------------------------------------
+def text_picture(lines: list[str], width: int = 900, size: int = 28) -> Any:
+    """A white page with black text in Pillow's bundled font (ASCII: its glyph set)."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    font = ImageFont.load_default(size=size)
+    picture = Image.new("RGB", (width, 40 + len(lines) * (size * 2)), "white")
+    draw = ImageDraw.Draw(picture)
+    for i, line in enumerate(lines):
+        draw.text((20, 20 + i * size * 2), line, fill="black", font=font)
+    return picture
+
+
+def text_image(lines: list[str], fmt: str = "png", pages: list[list[str]] | None = None) -> bytes:
+    """PNG, JPEG, TIFF (several pages with `pages`) or an image-only PDF (a scan) of the lines."""
+    pictures = [text_picture(lines)] + [text_picture(p) for p in pages or []]
+    out = io.BytesIO()
+    pil_format = {"png": "PNG", "jpeg": "JPEG", "tiff": "TIFF", "pdf": "PDF"}[fmt]
+    if len(pictures) > 1:
+        pictures[0].save(out, pil_format, save_all=True, append_images=pictures[1:])
+    else:
+        pictures[0].save(out, pil_format)
+    return out.getvalue()
+
+
+def pdf_with_scan(text_page: str, scanned: list[str]) -> bytes:
+    """Page 1 has a text layer, page 2 is only an image of text."""
+    from pypdf import PdfWriter
+
+    writer = PdfWriter()
+    writer.append(io.BytesIO(pdf([text_page], author=None, xmp=False)))
+    writer.append(io.BytesIO(text_image(scanned, "pdf")))
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+# -- audio re-encoded the way clients do it -----------------------------------------------------------
+def reencode(data: bytes, container: str, codec: str, rate: int, layout: str = "mono",
+             bit_rate: int | None = None, gain: float = 1.0) -> bytes:
+    """Decodes `data` and encodes it again (another container, codec, rate, channel layout,
+    bit rate, volume), as ffmpeg/pydub would for a client."""
+    import av
+    import numpy as np
+
+    with av.open(io.BytesIO(data)) as source:
+        stream = next(s for s in source.streams if s.type == "audio")
+        source_rate = stream.codec_context.sample_rate
+        mono = av.AudioResampler(format="flt", layout="mono", rate=source_rate)
+        pcm = np.concatenate([f.to_ndarray().reshape(-1) for frame in source.decode(stream)
+                              for f in mono.resample(frame)])
+    pcm = (np.clip(pcm * gain, -1.0, 1.0) * 32767).astype(np.int16).reshape(1, -1)
+    frame = av.AudioFrame.from_ndarray(pcm, format="s16", layout="mono")
+    frame.sample_rate = source_rate
+    out = io.BytesIO()
+    with av.open(out, "w", format=container) as target:
+        stream = target.add_stream(codec, rate=rate, layout=layout)
+        if bit_rate:
+            stream.bit_rate = bit_rate
+        resampler = av.AudioResampler(format=stream.codec_context.format.name, layout=layout, rate=rate)
+        for piece in [*resampler.resample(frame), *resampler.resample(None)]:
+            for packet in stream.encode(piece):
+                target.mux(packet)
+        for packet in stream.encode(None):
+            target.mux(packet)
+    return out.getvalue()

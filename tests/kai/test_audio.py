@@ -9,6 +9,7 @@ import pytest
 from emulators.media.audio import make_test_audio, synthesize
 from emulators.media.probe import probe
 from emulators.media.video import make_video
+from tests.kai import builders as b
 from tests.kai.conftest import AUDIO, Api, assert_error
 
 KNOWN = "Der Patient berichtet über anhaltende Kopfschmerzen seit zwei Wochen."
@@ -160,3 +161,49 @@ def test_avi_with_and_without_audio(api: Api) -> None:
     err = assert_error(api.transcribe(avi(with_audio=False), "mute.avi"), 400, "invalid_request",
                        "invalid_request_error", "file")
     assert "audio stream" in err["message"]
+
+
+# -- known speech is recognised by its sound, whatever the encoding ------------------------------------
+@pytest.mark.parametrize("source,container,codec,rate,layout,bit_rate,gain,name", [
+    ("mp3", "wav", "pcm_s16le", 16000, "mono", None, 1.0, "x.wav"),  # Whisper's 16 kHz mono
+    ("wav", "mp3", "libmp3lame", 44100, "stereo", 128000, 1.0, "x.mp3"),  # pydub's mp3 export
+    ("wav", "mp3", "libmp3lame", 22050, "mono", 48000, 1.0, "x.mp3"),
+    ("mp3", "ogg", "libopus", 48000, "mono", 24000, 1.0, "x.ogg"),
+    ("mp3", "webm", "libopus", 48000, "stereo", 32000, 1.0, "x.webm"),
+    ("mp3", "ipod", "aac", 16000, "mono", 32000, 1.0, "x.m4a"),
+    ("wav", "flac", "flac", 16000, "mono", None, 1.0, "x.flac"),
+    ("wav", "wav", "pcm_s16le", 24000, "mono", None, 0.4, "quiet.wav"),
+    ("mp3", "wav", "pcm_s16le", 44100, "stereo", None, 1.8, "loud.wav"),  # clipped peaks too
+])
+def test_reencoded_sample_audio_is_still_recognised(api: Api, source: str, container: str, codec: str, rate: int,
+                                                    layout: str, bit_rate: int | None, gain: float,
+                                                    name: str) -> None:
+    data = b.reencode(synthesize(KNOWN, source), container, codec, rate, layout, bit_rate, gain)
+    assert data != synthesize(KNOWN, source)
+    r = api.transcribe(data, name, response_format="verbose_json")
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert (body["text"], body["language"]) == (KNOWN, "german")
+
+
+def test_the_sample_text_in_another_voice_is_recognised(api: Api) -> None:
+    r = api.transcribe(synthesize(KNOWN_EN, "mp3", voice_seed="alice"), "alice.mp3")
+    assert r.json() == {"text": KNOWN_EN}
+
+
+def test_unrelated_audio_of_the_same_length_gets_filler(api: Api) -> None:
+    from emulators.media.audio import silence, speech_duration, tone
+
+    length = speech_duration(KNOWN)
+    samples = {KNOWN, KNOWN_EN, "The quick brown fox jumps over the lazy dog."}
+    for data in (make_test_audio(length, "wav"), make_test_audio(length, "mp3"), tone(length, "wav"),
+                 silence(length, "wav"), synthesize(KNOWN + " " + KNOWN, "mp3"),
+                 synthesize("Ein ganz anderer Satz mit ungefähr gleich vielen Buchstaben, ja.", "wav")):
+        text = api.transcribe(data, "other.mp3" if data[:3] == b"ID3" else "other.wav").json()["text"]
+        assert text not in samples, text
+
+
+def test_each_sample_is_told_apart(api: Api) -> None:
+    for text in (KNOWN, KNOWN_EN, "The quick brown fox jumps over the lazy dog."):
+        data = b.reencode(synthesize(text, "wav"), "mp3", "libmp3lame", 16000, bit_rate=32000)
+        assert api.transcribe(data, "s.mp3").json()["text"] == text

@@ -115,7 +115,7 @@ def test_pdf_docx_xlsx_pptx_csv_json(api: Api) -> None:
 
 
 @pytest.mark.parametrize("data,name", [
-    (make_image(16, 16, fmt="png"), "scan.png"),  # OCR would be needed
+    (make_image(16, 16, fmt="png"), "scan.png"),  # OCR finds no text in it
     (b.pdf([""], author=None, xmp=False), "empty.pdf"),  # no text layer
     (b"   \n  ", "blank.txt"),
 ])

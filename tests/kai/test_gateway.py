@@ -96,7 +96,7 @@ def test_rate_limit_per_minute_with_honest_retry_after(api: Api, kai: Any) -> No
 
 def test_concurrency_slot_is_real_on_a_socket(emulator_factory: Any) -> None:
     em = emulator_factory("kai", server=True)
-    em.control.set_account("test-token", processing_seconds=0.6)
+    em.control.set_account("test-token", processing_seconds=2.2)
     headers = {"Authorization": "Bearer test-token"}
     results: dict[str, httpx.Response] = {}
 
@@ -119,15 +119,37 @@ def test_concurrency_slot_is_real_on_a_socket(emulator_factory: Any) -> None:
     assert ok.status_code == 200
     err = assert_error(refused, 429, "concurrent_request_in_progress", "rate_limit_error")
     assert "max 1 concurrent" in err["message"]
+    # what was left of the running request's 2.2 s: exact in ms, rounded up in whole seconds
     wait_ms = int(refused.headers["retry-after-ms"])
-    assert 1 <= wait_ms <= 600  # what was left of the running request's 0.6 s
-    assert refused.headers["Retry-After"] == "1"
+    assert 1200 < wait_ms <= 2200
+    assert refused.headers["Retry-After"] == str(math.ceil(wait_ms / 1000))
     assert usage_during["total_requests"] in (0, 1)  # the refused one is never counted
+    em.control.set_account("test-token", processing_seconds=0)
     with httpx.Client(base_url=em.base_url, timeout=10) as c:
         assert c.post(CHAT, json={"messages": HELLO}, headers=headers).status_code == 200
         usage = c.get(USAGE, headers=headers).json()
     assert (usage["total_requests"], usage["total_ok"]) == (2, 2)
     assert not [e for e in em.control.journal() if e["violations"]]
+
+
+def test_concurrency_wait_is_until_the_first_slot_frees(kai: Any) -> None:
+    backend = kai.emulator.backend
+    now = kai.emulator.clock.now()
+    account = backend.account("multi-token", now)  # two slots
+    backend.begin(account)
+    backend.begin(account)
+    backend.busy(account, now + 3.0)
+    backend.busy(account, now + 1.5)
+    assert backend.slot_wait(account, now) == pytest.approx(1.5)  # not the later 3.0
+    backend.release(account, now + 1.5)
+    backend.begin(account)  # a POST still decoding its upload: its end is not known yet
+    assert backend.slot_wait(account, now) == pytest.approx(1.0)
+    backend.busy(account, now + 2.0)
+    assert backend.slot_wait(account, now) == pytest.approx(2.0)
+    assert backend.slot_wait(account, now + 2.5) == pytest.approx(0.05)  # never "retry at once"
+    backend.release(account, now + 3.0)
+    backend.release(account, now + 2.0)
+    assert backend.ends == {} and backend.pending == {}
 
 
 def test_two_slots_allow_two_concurrent_posts(emulator_factory: Any) -> None:

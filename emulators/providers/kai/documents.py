@@ -55,6 +55,12 @@ def _one_file(form: FormData, name: str, array: bool) -> UploadFile:
     return files[0]
 
 
+def _header_text(text: str) -> str:
+    """Printable ASCII only: names from uploads (file names, custom property names) may hold
+    control characters or line breaks, which no HTTP header may carry."""
+    return "".join(c if " " <= c <= "~" else "_" for c in text)
+
+
 def _display_name(upload: UploadFile, kind: str) -> str:
     return (upload.filename or "").replace("\\", "/").rsplit("/", 1)[-1] or DEFAULT_NAMES.get(kind, f"document.{kind}")
 
@@ -97,7 +103,7 @@ async def anonymize(call: Call) -> Response:
         "sanitized_filename": pii.sanitize_filename(name, mapping),
         "sanitized_text": text,
         "placeholders": placeholders,
-        "metadata": {"extraction_method": doc.method, "used_ocr": False, "page_count": doc.page_count,
+        "metadata": {"extraction_method": doc.method, "used_ocr": doc.used_ocr, "page_count": doc.page_count,
                      "strategy": "ai"},
     }]})
 
@@ -123,7 +129,7 @@ async def strip_metadata(call: Call) -> Response:
     except strip.StripFailed:
         raise error("metadata_stripping_failed", f"Failed to strip metadata from '{name}'", param="file") from None
     await _process(call, backend.processing_seconds(account, "strip"))
-    ascii_name = name.encode("ascii", "replace").decode().replace('"', "'").replace("?", "_")
+    ascii_name = _header_text(name).replace('"', "'").replace("?", "_")
     media_type = ole.media_type(data) if kind == "ole" else MEDIA_TYPES[kind]
     if kind == "json" and not extract.is_json(extract.decode_text(cleaned) or ""):
         media_type = MEDIA_TYPES["txt"]  # a .json name on text that is no JSON
@@ -131,7 +137,7 @@ async def strip_metadata(call: Call) -> Response:
         "Content-Disposition": f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name)}",
         "X-Metadata-Stripped": "true",
         "X-Strip-Method": method,
-        "X-Stripped-Fields": ",".join(f.encode("ascii", "replace").decode() for f in fields) or "none",
+        "X-Stripped-Fields": ",".join(_header_text(f) for f in fields) or "none",
         "X-Original-Size": str(len(data)),
         "X-Sanitized-Size": str(len(cleaned)),
     })

@@ -2,9 +2,9 @@
 
 Formats are recognised by content (magic bytes, the parts inside an Office zip); plain text
 must decode as UTF-8 (a BOM is allowed) or UTF-16 with a BOM. Legacy XLS and PPT are read from
-their compound file streams (ole.py). Images and PDFs without a text layer would need OCR,
-which the emulator does not do: they raise NoText (the API's 400 text_extraction_failed), as do
-legacy Word files.
+their compound file streams (ole.py). Images (PNG, JPEG, every page of a TIFF) and the pages
+of a PDF that have no text layer (scans) are read by OCR (ocr.py). A document without any text
+raises NoText (the API's 400 text_extraction_failed), as do legacy Word files.
 """
 from __future__ import annotations
 
@@ -12,21 +12,31 @@ import io
 import json
 import logging
 import re
+import warnings
 import zipfile
+import zlib
 from dataclasses import dataclass
+from typing import Any
 from xml.etree import ElementTree
 
 from emulators.media.sniff import sniff
+from emulators.providers.kai import ocr
 
-# broken uploads are expected here; pypdf would log every one of them
+# broken uploads are expected here; pypdf would log every one of them, Pillow warn about them
 logging.getLogger("pypdf").setLevel(logging.CRITICAL)
+warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
 
 _W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
 _A = "{http://schemas.openxmlformats.org/drawingml/2006/main}"
 _S = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 TIFF_MAGIC = (b"II*\x00", b"MM\x00*")
-MAX_XML_PART = 64 * 1024 * 1024  # refuse zip bombs
+MAX_XML_PART = 64 * 1024 * 1024  # refuse zip bombs: one part
+MAX_UNZIPPED = 512 * 1024 * 1024  # all parts together (zipfile never inflates past a declared size)
+MAX_PIXELS = 60_000_000  # an image (or TIFF page) larger than this is refused, not decoded
+MAX_OCR_PAGES = 20  # images / scanned pages one request may need OCR for (~1-3 s each)
+MIN_SCAN_SIDE = 32  # smaller images on a PDF page (bullets, rules) are not OCR'd
+log = logging.getLogger(__name__)
 
 
 class Unsupported(ValueError):
@@ -43,6 +53,7 @@ class Extracted:
     method: str  # metadata.extraction_method
     page_count: int
     kind: str  # pdf, docx, pptx, xlsx, txt, csv, json, png, jpeg, tiff, doc
+    used_ocr: bool = False  # metadata.used_ocr
 
 
 def kind_of(data: bytes, filename: str | None) -> str | None:
@@ -61,7 +72,7 @@ def kind_of(data: bytes, filename: str | None) -> str | None:
         try:
             with zipfile.ZipFile(io.BytesIO(data)) as z:
                 names = set(z.namelist())
-        except (zipfile.BadZipFile, ValueError, OSError):
+        except (zipfile.BadZipFile, ValueError, OSError, NotImplementedError, EOFError):
             return None
         if "word/document.xml" in names:
             return "docx"
@@ -122,7 +133,9 @@ def extract(data: bytes, kind: str) -> Extracted:
         return _nonempty(_office(data, kind))
     if kind == "ole":
         return _nonempty(_legacy_office(data))
-    raise NoText("No text could be extracted: the document has no text layer and OCR is not available.")
+    if kind in ("png", "jpeg", "tiff"):
+        return _nonempty(_image(data, kind))
+    raise NoText("No text could be extracted from the document.")
 
 
 def _nonempty(doc: Extracted) -> Extracted:
@@ -131,7 +144,52 @@ def _nonempty(doc: Extracted) -> Extracted:
     return doc
 
 
+def _ocr(picture: Any) -> str:
+    try:
+        return ocr.recognize(picture)
+    except ocr.OcrUnavailable as exc:
+        raise NoText(f"The document needs OCR, which is not available here: {exc}.") from None
+    except Exception:  # noqa: BLE001 - the engine on an odd image: the API's extraction failure
+        log.exception("OCR failed")
+        raise NoText("Text recognition (OCR) failed for the image.") from None
+
+
+def _image(data: bytes, kind: str) -> Extracted:
+    """PNG, JPEG or TIFF (every page) through OCR; page_count = the image's frames."""
+    from PIL import Image
+
+    texts: list[str] = []
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            frames = getattr(img, "n_frames", 1)
+            if frames > MAX_OCR_PAGES:
+                raise NoText(f"The image has {frames} pages; at most {MAX_OCR_PAGES} can be read by OCR.")
+            for index in range(frames):
+                img.seek(index)
+                if img.width * img.height > MAX_PIXELS:
+                    raise NoText(f"The image is too large for OCR ({img.width}x{img.height} pixels).")
+                try:
+                    img.load()
+                    picture = img.convert("RGB")
+                except NoText:
+                    raise
+                except Exception:  # noqa: BLE001 - truncated/corrupt pixel data raises anything
+                    raise NoText("The image could not be decoded.") from None
+                texts.append(_ocr(picture))
+    except NoText:
+        raise
+    except Image.DecompressionBombError:
+        raise NoText("The image is too large for OCR.") from None
+    except Exception:  # noqa: BLE001 - Pillow refuses broken headers with many exception types
+        raise NoText("The image could not be decoded.") from None
+    text = "\n\n".join(t for t in texts if t.strip())
+    if not text.strip():
+        raise NoText("No text was recognised in the image.")
+    return Extracted(text, "ocr", len(texts), kind, used_ocr=True)
+
+
 def _pdf(data: bytes) -> Extracted:
+    """The text layer of each page; a page without one (a scan) is read from its images by OCR."""
     from pypdf import PdfReader
 
     try:
@@ -143,7 +201,60 @@ def _pdf(data: bytes) -> Extracted:
         raise
     except Exception:  # noqa: BLE001 - broken PDFs raise anything
         raise NoText("The PDF could not be parsed.") from None
-    return Extracted("\n\n".join(p.strip() for p in pages if p.strip()), "pdf_parser", len(pages), "pdf")
+    had_text_layer = any(p.strip() for p in pages)
+    scanned = [i for i, p in enumerate(pages) if not p.strip()]
+    used_ocr = False
+    if scanned:
+        pictures = _page_pictures(reader, scanned)
+        if len(pictures) > MAX_OCR_PAGES:
+            raise NoText(f"The PDF has {len(pictures)} scanned images; at most {MAX_OCR_PAGES} can be read by OCR.")
+        for index, picture in pictures:
+            text = _ocr(picture)
+            if text.strip():
+                pages[index] = (pages[index] + "\n" + text).strip()
+                used_ocr = True
+    method = "pdf_parser" if had_text_layer or not used_ocr else "ocr"
+    return Extracted("\n\n".join(p.strip() for p in pages if p.strip()), method, len(pages), "pdf", used_ocr)
+
+
+def _page_pictures(reader: Any, indexes: list[int]) -> list[tuple[int, Any]]:
+    """(page index, image) for the images on the given pages that are big enough to hold text.
+    Sizes are read from the image dictionaries first, so no oversized image is ever decoded."""
+    out: list[tuple[int, Any]] = []
+    for index in indexes:
+        page = reader.pages[index]
+        try:
+            images = page.images
+            ids = list(images.ids_function())
+        except Exception:  # noqa: BLE001 - a broken page resource: nothing to read there
+            continue
+        for image_id in ids:
+            width, height = _declared_size(page, image_id)
+            if width * height > MAX_PIXELS:
+                raise NoText(f"An image in the PDF is too large for OCR ({width}x{height} pixels).")
+            if 0 < min(width, height) < MIN_SCAN_SIDE:
+                continue
+            try:
+                picture = images.get_function(image_id).image  # decoded by pypdf with Pillow
+            except Exception:  # noqa: BLE001 - filters pypdf cannot decode (JBIG2, broken data)
+                continue
+            if picture is None or min(picture.size) < MIN_SCAN_SIDE:
+                continue
+            out.append((index, picture))
+    return out
+
+
+def _declared_size(page: Any, image_id: str | list[str]) -> tuple[int, int]:
+    """/Width and /Height of an image XObject (0, 0 when unknown, e.g. an inline image)."""
+    path = [image_id] if isinstance(image_id, str) else list(image_id)
+    try:
+        obj = page
+        for name in path:
+            obj = obj["/Resources"].get_object()["/XObject"].get_object()[name].get_object()
+        width, height = int(obj["/Width"]), int(obj["/Height"])
+    except Exception:  # noqa: BLE001 - inline images and odd resources
+        return 0, 0
+    return max(width, 0), max(height, 0)
 
 
 def _read_part(z: zipfile.ZipFile, name: str) -> bytes:
@@ -156,6 +267,8 @@ def _read_part(z: zipfile.ZipFile, name: str) -> bytes:
 def _office(data: bytes, kind: str) -> Extracted:
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as z:
+            if sum(info.file_size for info in z.infolist()) > MAX_UNZIPPED:
+                raise NoText("The document is too large to parse.")
             if kind == "docx":
                 root = ElementTree.fromstring(_read_part(z, "word/document.xml"))
                 paras = ["".join(t.text or "" for t in p.iter(f"{_W}t")) for p in root.iter(f"{_W}p")]
@@ -194,7 +307,8 @@ def _office(data: bytes, kind: str) -> Extracted:
             return Extracted("\n".join(rows_out), "xlsx_parser", len(sheets), kind)
     except NoText:
         raise
-    except (zipfile.BadZipFile, KeyError, ElementTree.ParseError, ValueError, OSError, RuntimeError):
+    except (zipfile.BadZipFile, KeyError, ElementTree.ParseError, ValueError, OSError, RuntimeError,
+            NotImplementedError, EOFError, zlib.error):  # zipfile: unknown methods, broken deflate data
         raise NoText("The document could not be parsed.") from None
 
 

@@ -22,6 +22,8 @@ from emulators.engine.store import StateRoot
 from emulators.engine.provider import Backend
 
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: seeding is 5x faster
+UNKNOWN_WAIT = 1.0  # s: the guessed rest of an in-flight POST whose processing has not started
+MIN_WAIT = 0.05  # s: never invite an immediate retry
 ENDPOINTS = ("chat_completions", "audio_transcriptions", "documents_anonymize",
              "documents_strip_metadata")
 
@@ -127,7 +129,7 @@ class KaiBackend(Backend):
     def __init__(self, emulator: Any, state: KaiState) -> None:
         super().__init__(emulator, state)
         self.pending: dict[str, int] = {}  # admitted POSTs in flight per token (cap reservations)
-        self.busy_until: dict[str, float] = {}  # when the latest in-flight POST of a token ends
+        self.ends: dict[str, list[float]] = {}  # when each in-flight POST in its processing time ends
         self._models = {m.id: m for m in state.catalog.models}
 
     # -- seeding ---------------------------------------------------------------------------------
@@ -222,14 +224,19 @@ class KaiBackend(Backend):
     def begin(self, account: Account) -> None:
         self.pending[account.token] = self.pending.get(account.token, 0) + 1
 
-    def release(self, account: Account) -> None:
-        """An admitted POST is over (answered or abandoned): frees its cap reservation."""
+    def release(self, account: Account, ends_at: float | None = None) -> None:
+        """An admitted POST is over (answered or abandoned): frees its cap reservation and
+        forgets its end time (`ends_at`, when it had reached its processing time)."""
         left = self.pending.get(account.token, 0) - 1
         if left > 0:
             self.pending[account.token] = left
         else:
             self.pending.pop(account.token, None)
-            self.busy_until.pop(account.token, None)
+        ends = self.ends.get(account.token, [])
+        if ends_at in ends:
+            ends.remove(ends_at)
+        if not ends or left <= 0:
+            self.ends.pop(account.token, None)
 
     def end(self, account: Account, now: float, ok: bool, tokens_in: int = 0, tokens_out: int = 0) -> None:
         """Counts one answered POST."""
@@ -247,7 +254,16 @@ class KaiBackend(Backend):
 
     def busy(self, account: Account, until: float) -> None:
         """Notes when an in-flight POST will be done (the Retry-After of a concurrency 429)."""
-        self.busy_until[account.token] = max(self.busy_until.get(account.token, 0.0), until)
+        self.ends.setdefault(account.token, []).append(until)
+
+    def slot_wait(self, account: Account, now: float) -> float:
+        """Seconds until one of the token's busy slots frees: the earliest end of its in-flight
+        POSTs. A POST still reading or decoding its input has no end yet; it counts as
+        UNKNOWN_WAIT, so a client comes back soon rather than too late."""
+        waits = [end - now for end in self.ends.get(account.token, [])]
+        if len(waits) < self.pending.get(account.token, 0) or not waits:
+            waits.append(UNKNOWN_WAIT)
+        return max(min(waits), MIN_WAIT)
 
     def processing_seconds(self, account: Account, name: str, units: float = 0.0) -> float:
         """Emulated processing time of one POST: base + per unit (tokens, audio seconds)."""

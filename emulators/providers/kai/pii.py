@@ -29,11 +29,14 @@ _DATE = (r"(?:\d{1,2}[./-]\d{1,2}[./-](?:19|20)\d{2}|(?:19|20)\d{2}-\d{2}-\d{2}"
 
 def _keyword_value(keywords: str, value: str, flags: int = re.IGNORECASE) -> re.Pattern[str]:
     """`keyword[:#]? value`: only the value group is the PII."""
-    return re.compile(rf"(?:{keywords})\s*(?:[:#]|-?Nr\.?|No\.?|number)?\s*({value})", flags)
+    # possessive blanks: "\s*(sep)?\s*" could split a long run of blanks n ways (O(n^2))
+    return re.compile(rf"(?:{keywords})\s*+(?:[:#]|-?Nr\.?|No\.?|number)?\s*+({value})", flags)
 
 
 _RULES: dict[str, list[re.Pattern[str]]] = {
-    "email": [re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)*\.[A-Za-z]{2,}\b")],
+    # tried only where a run of local-part characters begins (the lookbehind), leading dots and
+    # signs skipped possessively: "\b[\w.+-]+@" alone retries inside every run ("a.a.a...": O(n^2))
+    "email": [re.compile(r"(?<![\w.+-])[.+-]*+(\b[\w.+-]+@[\w-]+(?:\.[\w-]+)*\.[A-Za-z]{2,}\b)")],
     "linkedin": [re.compile(r"(?:https?://)?(?:[a-z]{2,3}\.)?linkedin\.com/in/[\w%-]+/?", re.I)],
     "url": [re.compile(r"\bhttps?://[^\s<>\"')\]]+|\bwww\.[^\s<>\"')\]]+", re.I)],
     "vat_number": [re.compile(r"\b(?:DE\d{9}|ATU\d{8}|FR[A-HJ-NP-Z0-9]{2}\d{9}|NL\d{9}B\d{2}|GB\d{9}"
@@ -57,18 +60,19 @@ _RULES: dict[str, list[re.Pattern[str]]] = {
     "vehicle": [re.compile(rf"\b[{_U}]{{1,3}}-[A-Z]{{1,2}}\s?\d{{1,4}}[EH]?\b"),
                 _keyword_value(r"VIN|FIN|Fahrgestellnummer", r"[A-HJ-NPR-Z0-9]{17}")],
     "dob": [re.compile(rf"(?:geb\.|geboren(?:\s+am)?|Geburtsdatum|Geb\.-Datum|born(?:\s+on)?|DOB|D\.O\.B\.|"
-                       rf"date\s+of\s+birth|birth\s?date)\s*:?\s*({_DATE})", re.I)],
+                       rf"date\s+of\s+birth|birth\s?date)\s*+:?\s*+({_DATE})", re.I)],
     "birth_year": [re.compile(r"(?:Jahrgang|Geburtsjahr|born\s+in|geboren\s+im\s+Jahr|geboren|year\s+of\s+birth)"
-                              r"\s*:?\s*((?:19|20)\d{2})\b", re.I)],
+                              r"\s*+:?\s*+((?:19|20)\d{2})\b", re.I)],
     "age": [re.compile(r"\b\d{1,3}(?:\s?|-)(?:years?[\s-]old|year-old|Jahre\s+alt|jährige[rn]?|jährig)\b", re.I),
-            re.compile(r"(?:\bAlter|\bage|\baged)\s*:?\s*(\d{1,3})\b", re.I)],
+            re.compile(r"(?:\bAlter|\bage|\baged)\s*+:?\s*+(\d{1,3})\b", re.I)],
     "ip_address": [re.compile(r"\b(?:\d{1,3}\.){3}\d{1,3}\b"),
                    re.compile(r"(?<![\w:])(?:[0-9A-Fa-f]{1,4}:){2,7}[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{1,4})*(?![\w:])")],
     "iban": [re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?\b")],
     "credit_card": [re.compile(r"\b\d(?:[ -]?\d){12,18}\b")],
     "phone": [re.compile(r"(?<![\w+])(?:\+\d{1,3}|00\d{1,3}|0|\(0\d{1,4}\))[\d /().-]{6,18}\d\b")],
     "address": [
-        re.compile(rf"\b[{_U}][{_L}A-Za-z-]*(?:straße|strasse|str\.|weg|allee|platz|gasse|ring|damm|ufer)"
+        # street words are bounded (40): unbounded, every capital in "A-A-A-..." rescans the rest
+        re.compile(rf"\b[{_U}][{_L}A-Za-z-]{{0,40}}(?:straße|strasse|str\.|weg|allee|platz|gasse|ring|damm|ufer)"
                    rf"\s+\d{{1,4}}\s?[a-z]?\b(?:,?\s+\d{{5}}\s+[{_U}][{_L}]+(?:\s+[{_U}][{_L}]+)?)?"),
         re.compile(rf"\b\d{{1,5}}\s+(?:[{_U}][a-z]+\s+){{1,3}}(?:Street|St\.|Avenue|Ave\.|Road|Rd\.|Lane|Drive"
                    rf"|Boulevard|Blvd\.|Way|Court)(?:,\s+[{_U}][a-z]+)?"),
@@ -149,7 +153,9 @@ def _name_rule(first_names: tuple[str, ...]) -> re.Pattern[str]:
 @lru_cache(maxsize=16)
 def _company_rule(suffixes: tuple[str, ...]) -> re.Pattern[str]:
     ends = "|".join(re.escape(s) for s in sorted(set(suffixes), key=len, reverse=True))
-    return re.compile(rf"\b(?:[{_U}][\w&.-]*[^\S\n]+){{1,3}}(?:{ends})(?![\w])")
+    # words of at most 40 characters, taken possessively: unbounded, every capital inside a long
+    # run without blanks ("ABC-ABC-...") would rescan the rest of it (O(n^2))
+    return re.compile(rf"\b(?:[{_U}][\w&.-]{{0,40}}+[^\S\n]+){{1,3}}(?:{ends})(?![\w])")
 
 
 def _spans(text: str, kinds: set[str], lists: dict[str, list[str]]) -> Iterator[tuple[int, int, str, int]]:

@@ -13,6 +13,7 @@ from emulators.engine.provider import Provider
 from emulators.engine.ratelimit import WindowRule, rate_limit_headers
 from emulators.providers.kai.exceptions import error
 from emulators.providers.kai.models import KaiBackend
+from emulators.providers.kai.responses import SCOPE_ENDS_AT
 from emulators.providers.kai.urls import PERMISSIONS, endpoints
 
 # Callers that are not (yet) an account (401s, unknown paths) see this window's standing.
@@ -74,11 +75,10 @@ class KaiProvider(Provider):
             return
         if not call.emulator.slots.acquire(call.subject, account.max_concurrent_requests):
             # The request still counted against the rate window (it was answered).
-            wait = backend.busy_until.get(call.subject, call.now + 1.0) - call.now
             raise error("concurrent_request_in_progress",
                         f"Another request is still processing (max {account.max_concurrent_requests} "
                         "concurrent requests for this token). Retry shortly.",
-                        headers=_retry_headers(max(wait, 0.05)))
+                        headers=_retry_headers(backend.slot_wait(account, call.now)))
         capped = backend.cap_refusal(account, call.now)
         if capped is not None:
             call.emulator.slots.release(call.subject)
@@ -91,7 +91,7 @@ class KaiProvider(Provider):
         if call.request.scope.get(SCOPE_ADMITTED):
             with call.emulator.lock:
                 call.emulator.slots.release(call.subject)
-                call.emulator.backend.release(call.account)
+                call.emulator.backend.release(call.account, call.request.scope.get(SCOPE_ENDS_AT))
 
     def finish(self, call: Call, response: Response) -> None:
         headers = call.extra_headers

@@ -9,6 +9,7 @@ import math
 from typing import Any
 
 from starlette.datastructures import FormData, UploadFile
+from starlette.formparsers import MultiPartException
 from starlette.responses import PlainTextResponse, Response
 
 from emulators.engine.http import JSON, BodyTooLarge, Call
@@ -20,6 +21,7 @@ from emulators.providers.kai.exceptions import error, invalid
 from emulators.providers.kai.models import Account, KaiBackend, new_id
 
 SCOPE_USAGE = "kai.usage"  # read by provider.finish: (tokens_in, tokens_out)
+SCOPE_ENDS_AT = "kai.ends_at"  # read by provider.release: when this POST's processing ends
 
 MAX_UPLOAD_KB = 25600
 MAX_UPLOAD = MAX_UPLOAD_KB * 1024
@@ -30,6 +32,7 @@ CHAT_ROLES = ("system", "user", "assistant")
 AUDIO_FORMATS = ("mp3", "m4a", "wav", "webm", "ogg", "flac", "aac", "mp4", "mov", "avi", "mkv")
 RESPONSE_FORMATS = ("json", "text", "srt", "verbose_json", "vtt")
 AUDIO_ALIASES = ("whisper-1",)
+MAX_FIELDS = 50  # form fields per upload request
 
 
 def _backend(call: Call) -> KaiBackend:
@@ -39,8 +42,10 @@ def _backend(call: Call) -> KaiBackend:
 async def _process(call: Call, seconds: float) -> None:
     """The emulated processing time; the concurrency slot stays taken meanwhile."""
     if seconds > 0:
+        ends_at = call.emulator.clock.now() + seconds
         with call.emulator.lock:
-            _backend(call).busy(call.account, call.emulator.clock.now() + seconds)
+            _backend(call).busy(call.account, ends_at)
+        call.request.scope[SCOPE_ENDS_AT] = ends_at
         await asyncio.sleep(seconds)
 
 
@@ -212,12 +217,15 @@ async def chat_completions(call: Call) -> Response:
 # -- uploads -----------------------------------------------------------------------------------------
 async def _form(call: Call, file_field: str, max_files: int = 4) -> FormData:
     try:
-        return await call.form(max_body=MAX_UPLOAD + MULTIPART_SLACK, max_files=max_files, max_fields=50)
+        return await call.form(max_body=MAX_UPLOAD + MULTIPART_SLACK, max_files=max_files, max_fields=MAX_FIELDS)
     except BodyTooLarge:
         raise invalid(TOO_LARGE.format(file_field), file_field) from None
-    except ValueError as exc:
-        if "too many files" in str(exc).lower():
+    except (ValueError, MultiPartException) as exc:  # an urlencoded body's limits raise the latter
+        reason = str(exc).lower()
+        if "too many files" in reason:
             raise invalid(f"The {file_field} field must not have more than 1 items.", file_field) from None
+        if "too many fields" in reason:
+            raise invalid(f"The request must not have more than {MAX_FIELDS} fields.") from None
         raise invalid(f"The request must be multipart/form-data with a {file_field} field.", file_field) from None
 
 
@@ -271,7 +279,7 @@ async def transcriptions(call: Call) -> Response:
         if not info.has_audio or not info.duration:
             raise invalid("The file does not contain an audio stream.", "file")
         text, detected = await asyncio.get_running_loop().run_in_executor(
-            None, transcribe.transcript, data, fmt, info.duration, backend.state.catalog.samples,
+            None, transcribe.transcript, data, info.duration, backend.state.catalog.samples,
             backend.state.catalog.filler)
     finally:
         await form.close()

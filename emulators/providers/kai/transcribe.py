@@ -1,9 +1,10 @@
 """Deterministic transcripts and their five output formats.
 
-Known audio (emulators.media.audio.synthesize(text, fmt) of a fixture sample text, default
-voice) is transcribed as that text. Any other audio gets filler sentences chosen by the file's
-SHA-256 (about 2.5 words per second of audio, at least one sentence). Segments are sentences;
-their times split the file's real duration in proportion to their length.
+Audio that speaks a fixture sample text (emulators.media.audio.synthesize(text, fmt), in any
+voice, also after re-encoding: see fingerprint.py) is transcribed as that text. Any other audio
+gets filler sentences chosen by the file's SHA-256 (about 2.5 words per second of audio, at
+least one sentence). Segments are sentences; their times split the file's real duration in
+proportion to their length.
 """
 from __future__ import annotations
 
@@ -12,13 +13,10 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from emulators.media.audio import synthesize
+from emulators.providers.kai import fingerprint
 from emulators.providers.kai.chat import token_ends
 from emulators.providers.kai.models import Sample
 
-# sniffed container -> synthesize() formats that produce it
-_SYNTH_FORMATS = {"wav": ("wav",), "mp3": ("mp3",), "ogg": ("opus", "ogg"), "flac": ("flac",),
-                  "m4a": ("m4a",), "mp4": ("m4a",)}
 WORDS_PER_SECOND = 2.5
 LANGUAGES = {
     "en": "english", "de": "german", "fr": "french", "es": "spanish", "it": "italian",
@@ -35,21 +33,12 @@ class Segment:
     text: str
 
 
-def _matches(data: bytes, fmt: str, text: str) -> bool:
-    for synth_fmt in _SYNTH_FORMATS.get(fmt, ()):
-        try:
-            if synthesize(text, synth_fmt) == data:
-                return True
-        except Exception:  # noqa: BLE001 - a format this FFmpeg build cannot encode: no match
-            continue
-    return False
-
-
-def transcript(data: bytes, fmt: str, duration: float, samples: list[Sample],
+def transcript(data: bytes, duration: float, samples: list[Sample],
                filler: list[str]) -> tuple[str, str | None]:
     """(text, detected language code or None)."""
+    heard = fingerprint.recognise(data, duration, [sample.text for sample in samples])
     for sample in samples:
-        if _matches(data, fmt, sample.text):
+        if sample.text == heard:
             return sample.text, sample.language
     digest = hashlib.sha256(data).digest()
     start = int.from_bytes(digest[:4], "big") % len(filler)
