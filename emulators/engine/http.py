@@ -2,11 +2,12 @@
 body parsers every provider shares. Handlers only parse, call the backend, serialize."""
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Callable
 
 from starlette.datastructures import FormData, Headers
+
+from emulators.engine.strict_json import strict_json
 from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -88,12 +89,9 @@ class Call:
         return self._body
 
     async def json(self, limit: int = 2 * 1024 * 1024) -> Any:
-        """The decoded JSON body; ValueError for anything that is not JSON."""
-        raw = await self.body(limit)
-        try:
-            return json.loads(raw)
-        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:  # nesting bombs too
-            raise ValueError("invalid JSON body") from exc
+        """The decoded JSON body; ValueError (NotStrictJSON) for anything that is not JSON text:
+        see `decode_json`."""
+        return decode_json(await self.body(limit))
 
     async def form(self, max_body: int, max_files: int = 4, max_fields: int = 50) -> FormData:
         """Multipart/urlencoded form. Files spool to disk; a body over `max_body` raises
@@ -104,7 +102,10 @@ class Call:
             raise BodyTooLarge()
         if "multipart/form-data" not in ctype:
             if "application/x-www-form-urlencoded" in ctype:
-                return await self.request.form(max_files=0, max_fields=max_fields)
+                try:
+                    return await self.request.form(max_files=0, max_fields=max_fields)
+                except MultiPartException as exc:  # too many fields
+                    raise ValueError(str(exc)) from exc
             raise ValueError("expected multipart/form-data")
         counter = _Capped(self.request.stream(), max_body)
         parser = MultiPartParser(Headers(scope=self.request.scope), counter.stream(),
@@ -116,6 +117,19 @@ class Call:
             raise
         except MultiPartException as exc:
             raise ValueError(str(exc)) from exc
+
+
+PROVIDER_JSON_DEPTH = 512  # deeper than any real client nests, well inside Python's stack
+
+
+def decode_json(raw: bytes) -> Any:
+    """A request body as JSON text, refused at the boundary when it is not: a lone surrogate
+    escape (no answer could carry it back), the NaN and Infinity literals, or more than
+    PROVIDER_JSON_DEPTH levels (a number too large for a double is infinity, as in the providers'
+    own parsers, for their validation to refuse by name). What such input would otherwise do is pass validation, get into
+    state and break every later answer that shows it. Raises NotStrictJSON (a ValueError), which
+    each provider turns into its own invalid-request error."""
+    return strict_json(raw, max_depth=PROVIDER_JSON_DEPTH, overflow=True)
 
 
 class BodyTooLarge(ValueError):

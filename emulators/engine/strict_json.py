@@ -24,12 +24,15 @@ def _finite(text: str) -> float:
     return value
 
 
-def strict_json(raw: bytes, max_depth: int = MAX_JSON_DEPTH) -> Any:
+def strict_json(raw: bytes, max_depth: int = MAX_JSON_DEPTH, *, overflow: bool = False) -> Any:
     """JSON as RFC 8259 defines it, for the control API: no NaN/Infinity (Python's json takes
     them), every number finite, at most `max_depth` levels of arrays/objects (so nothing that
-    walks it later can run out of stack). Raises NotStrictJSON."""
+    walks it later can run out of stack). Raises NotStrictJSON.
+
+    `overflow=True` lets a number too large for a double through as infinity, as JavaScript's
+    and Java's parsers do (the providers' own validation then refuses it by name)."""
     try:
-        data = json.loads(raw, parse_constant=_no_constants, parse_float=_finite)
+        data = json.loads(raw, parse_constant=_no_constants, parse_float=float if overflow else _finite)
     except NotStrictJSON:
         raise
     except RecursionError:
@@ -38,13 +41,20 @@ def strict_json(raw: bytes, max_depth: int = MAX_JSON_DEPTH) -> Any:
         raise NotStrictJSON("body must be JSON (UTF-8)") from None
     except ValueError:  # an integer of more than 4300 digits
         raise NotStrictJSON("a number has too many digits") from None
-    problem = _tree_problem(data, max_depth)
+    problem = _tree_problem(data, max_depth, finite=not overflow)
     if problem:
         raise NotStrictJSON(problem)
     return data
 
 
-def _tree_problem(data: Any, limit: int) -> str | None:
+def check_tree(data: Any, max_depth: int = MAX_JSON_DEPTH) -> None:
+    """The checks of `strict_json` on data decoded some other way (MessagePack): NotStrictJSON."""
+    problem = _tree_problem(data, max_depth, finite=True)
+    if problem:
+        raise NotStrictJSON(problem)
+
+
+def _tree_problem(data: Any, limit: int, finite: bool) -> str | None:
     """Too deep, or a string that is no text (a lone UTF-16 surrogate escape, which no answer
     could encode). Iterative, so that checking a deep document cannot overflow the stack."""
     stack: list[tuple[Any, int]] = [(data, 1)]
@@ -56,6 +66,10 @@ def _tree_problem(data: Any, limit: int) -> str | None:
                     node.encode("utf-8")
                 except UnicodeEncodeError:
                     return "a string holds a lone UTF-16 surrogate (\\ud800-\\udfff)"
+            continue
+        if isinstance(node, float):
+            if finite and not math.isfinite(node):
+                return "a number is not finite"
             continue
         if isinstance(node, dict):
             children: Any = [*node.keys(), *node.values()]

@@ -17,8 +17,9 @@ HI = b'"messages":[{"role":"user","content":"hi"}]'
 
 @pytest.mark.parametrize("body,param", [
     (b'{' + HI + b',"temperature":1e400}', "temperature"),  # infinity
-    (b'{' + HI + b',"temperature":NaN}', "temperature"),
-    (b'{' + HI + b',"top_p":-Infinity}', "top_p"),
+    (b'{' + HI + b',"temperature":NaN}', None),  # not JSON (RFC 8259): refused as unparsable
+    (b'{' + HI + b',"top_p":-Infinity}', None),
+    (b'{' + HI + b',"user":"\\ud800"}', None),  # a lone surrogate: no text, refused at the boundary
     (b'{' + HI + b',"max_tokens":1e400}', "max_tokens"),
     (b'{' + HI + b',"max_tokens":' + str(2 ** 64).encode() + b'}', "max_tokens"),
     (b'{' + HI + b',"max_tokens":' + b"9" * 5000 + b'}', None),  # beyond Python's int-parsing limit

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import math
 import re
 import unicodedata
@@ -14,7 +13,8 @@ from starlette.responses import Response
 
 from emulators.engine.clock import iso
 from emulators.engine.errors import ProviderError
-from emulators.engine.http import JSON, BodyTooLarge, Call
+from emulators.engine.http import JSON, PROVIDER_JSON_DEPTH, BodyTooLarge, Call, decode_json
+from emulators.engine.strict_json import check_tree
 from emulators.engine.render import render
 from emulators.media.probe import probe
 from emulators.media.sniff import HEAD_SIZE, MIME_TYPES, sniff
@@ -78,12 +78,13 @@ async def read_body(call: Call, *, allow_empty: bool = False) -> dict[str, Any] 
     if ctype in MSGPACK_TYPES:
         try:
             data = msgpack.unpackb(raw, raw=False, strict_map_key=False)
+            check_tree(data, PROVIDER_JSON_DEPTH)  # the same text and numbers a JSON body may carry
         except Exception:
             raise BodyError("INVALID_PARAMETERS", "Invalid MessagePack body") from None
     else:
         try:
-            data = json.loads(raw)
-        except (ValueError, RecursionError):  # not JSON, not UTF-8, too deep, too many digits
+            data = decode_json(raw)
+        except ValueError:  # not JSON text: not UTF-8, a lone surrogate, NaN, too deep, too many digits
             raise BodyError("INVALID_PARAMETERS", "Invalid JSON body") from None
     if not isinstance(data, dict):
         raise BodyError("INVALID_PARAMETERS", "Request body must be an object")
