@@ -34,7 +34,7 @@ from emulators.engine.http import Call, Endpoint
 from emulators.engine.jobs import Job, JobKind, Scheduler
 from emulators.engine.journal import Journal
 from emulators.engine.layers import FaultLayer, JournalLayer
-from emulators.engine.ledger import LedgerEntry, Wallet
+from emulators.engine.ledger import InsufficientFunds, LedgerEntry, Wallet
 from emulators.engine.provider import FIXTURES_DIR, Backend, Provider
 from emulators.engine.ratelimit import ConcurrencySlots, RateLimiter
 from emulators.engine.render import RECIPE_KINDS, render
@@ -252,17 +252,35 @@ class Emulator:
         return self.state.jobs.get(job_id)
 
     def force_job(self, job_id: str, state: Any) -> Job:
-        """Pins a job to one of its kind's states (control API); KeyError / ValueError."""
+        """Pins a job to one of its kind's states (control API); KeyError / ValueError.
+
+        The ledger follows: a job that has ended may only be forced into another final state,
+        and then its money moves as if it had ended that way: a success forced to a failure is
+        refunded (the provider's usual refund), a refunded failure forced to a success is
+        charged again (ValueError, nothing changed, when the account cannot pay)."""
         with self.lock:
             job = self.state.jobs[job_id]
             kind = self.provider.job_kinds[job.kind]
             matches = [s for s in kind.states if s == state or str(s) == str(state)]
             if not matches:
                 raise ValueError(f"state must be one of {list(kind.states)}")
+            target = matches[0]
             now = self.clock.now()
+            ended = job.settled and kind.is_terminal(job.state_at(now))
+            if ended and not kind.is_terminal(target):
+                raise ValueError(f"job {job_id} has ended ({job.state_at(now)}); it can only be forced "
+                                 "into another final state")
+            reversal = ended and (job.state_at(now) == kind.success) != (target == kind.success)
+            if reversal and target == kind.success:
+                try:
+                    self.backend.recharge(job, now)
+                except InsufficientFunds as exc:
+                    raise ValueError(f"the owner cannot pay for job {job_id} again ({exc})") from None
             self.state.jobs.touch(job_id)
-            job.forced_state, job.forced_at = matches[0], now
-            if kind.is_terminal(job.forced_state):
+            job.forced_state, job.forced_at = target, now
+            if reversal:
+                job.settled = False  # the new outcome's side effects run once more
+            if kind.is_terminal(target):
                 self._finish(job, now)
             return job
 
@@ -304,6 +322,17 @@ class Emulator:
             wallet.refund(parts)
             amount = sum(parts.values())
             self._book(LedgerEntry(self.clock.now(), token, "refund", amount, parts, ref))
+
+    def recharge(self, token: str, wallet: Wallet, ref: str) -> dict[str, int]:
+        """Takes back exactly what the latest refund of `ref` returned (a refunded job forced
+        into success); InsufficientFunds with nothing taken."""
+        with self.lock:
+            refunds = [e for e in self.state.ledger.values() if e.ref == ref and e.kind == "refund"]
+            parts = dict(refunds[-1].parts) if refunds else {}
+            self.backend.touch_account(token)
+            wallet.take(parts)
+            self._book(LedgerEntry(self.clock.now(), token, "charge", sum(parts.values()), parts, ref))
+            return parts
 
     def _book(self, entry: LedgerEntry) -> None:
         ledger = self.state.ledger

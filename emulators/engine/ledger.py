@@ -43,6 +43,14 @@ class Wallet:
                 left -= take
         return parts
 
+    def take(self, parts: dict[str, int]) -> None:
+        """Takes exactly `parts` (pool -> amount), all or nothing."""
+        short = {name: amount for name, amount in parts.items() if self.pools.get(name, 0) < amount}
+        if short:
+            raise InsufficientFunds(self.total(), sum(parts.values()))
+        for name, amount in parts.items():
+            self.pools[name] -= amount
+
     def refund(self, parts: dict[str, int]) -> None:
         for name, amount in parts.items():
             self.pools[name] = self.pools.get(name, 0) + amount

@@ -94,6 +94,12 @@ class Backend(ABC):
     def on_job_finished(self, job: Job, now: float) -> None:
         """Side effects of a job reaching a terminal state (refunds, callbacks). Runs once."""
 
+    def recharge(self, job: Job, now: float) -> None:
+        """A refunded failure forced into success (control API): take its price again
+        (`emulator.recharge`) and make the job's record refundable once more. InsufficientFunds
+        when the owner cannot pay; ValueError when the provider's jobs cannot be reversed."""
+        raise ValueError(f"{self.emulator.provider.id} jobs cannot be turned from failure into success")
+
     def tick(self, now: float) -> None:
         """Called before every request and by the background ticker (lazy time-based rules)."""
 

@@ -438,6 +438,24 @@ class KieBackend(Backend):
             "createTime": created, "updateTime": updated,
         }
 
+    def recharge(self, job: Job, now: float) -> None:
+        """A failed task forced into success pays again and gets its results made anew."""
+        task = self.state.tasks.get(job.id)
+        account = self.state.accounts.get(job.owner)
+        if task is None or account is None:
+            return
+        parts = self.emulator.recharge(account.token, account.wallet, job.id)
+        task = self.state.tasks.touch(job.id)
+        task.charge = parts
+        if not task.files:
+            try:
+                plan = self.plan(task.model, json.loads(task.param).get("input"), now)
+            except (Invalid, ValueError, AttributeError):
+                return  # its inputs are gone: a success without results
+            recipe = {**plan.recipe, "seed": f"{plan.recipe.get('seed', '')}{task.id}"}
+            record = self.emulator.add_generated(recipe, plan.extension, owner=task.owner, expires_at=None)
+            task.files.append(record.id)
+
     def on_job_finished(self, job: Job, now: float) -> None:
         """Refund a failed task, start the 24 h life of its results, send its callback."""
         task = self.state.tasks.get(job.id)

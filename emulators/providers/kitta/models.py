@@ -278,6 +278,15 @@ class KittaBackend(Backend):
                 "completed_at": updated if LIP_SYNC_JOB.is_terminal(status) else None}
 
     # -- job completion ------------------------------------------------------------------------------
+    def recharge(self, job: Job, now: float) -> None:
+        task = self.state.tasks.get(job.id)
+        account = self.state.accounts.get(job.owner)
+        if task is None or account is None:
+            return
+        parts = self.emulator.recharge(account.token, account.credits, job.id)
+        task = self.state.tasks.touch(job.id)
+        task.charge, task.refunded = parts, False
+
     def on_job_finished(self, job: Job, now: float) -> None:
         """A failed lip-sync task refunds its credits."""
         task = self.state.tasks.get(job.id)

@@ -450,6 +450,15 @@ class KreadoBackend(Backend):
             job.end_state = TIMEOUT
         return job
 
+    def recharge(self, job: Job, now: float) -> None:
+        table: Any = next((t for t in (self.state.videos, self.state.subtitles, self.state.uploads)
+                           if job.id in t), None)
+        account = self.state.accounts.get(job.owner)
+        if table is None or account is None:
+            return
+        parts = self.emulator.recharge(account.token, account.wallet, job.id)
+        table.touch(job.id).charge = parts
+
     def on_job_finished(self, job: Job, now: float) -> None:
         """Failed or timed-out tasks give their K-coins back."""
         state = job.state_at(now)

@@ -332,6 +332,16 @@ class VoiceCloneBackend(Backend):
         return job.entered_at(job.state_at(now)) or speech.createdAt
 
     # -- job completion ------------------------------------------------------------------------------
+    def recharge(self, job: Job, now: float) -> None:
+        table = self.state.voices if job.kind == "voice" else self.state.speeches
+        account = self.state.accounts.get(job.owner)
+        if job.id not in table or account is None:
+            return
+        self._refill(account, now)
+        parts = self.emulator.recharge(account.token, account.wallet, job.id)
+        item = table.touch(job.id)
+        item.charge, item.chargedPeriod = parts, account.resetAt
+
     def on_job_finished(self, job: Job, now: float) -> None:
         """A FAILED voice or speech refunds its charge."""
         kind = job.kind
