@@ -20,7 +20,7 @@ from typing import Any, BinaryIO, Callable
 from emulators.media.sniff import MIME_TYPES
 
 
-@dataclass
+@dataclass(slots=True)
 class FileRecord:
     id: str  # includes the extension: "f_abc123.mp3"
     content_type: str

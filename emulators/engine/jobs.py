@@ -32,31 +32,45 @@ def carries_fail_marker(*values: Any) -> bool:
     return False
 
 
-@dataclass
+_SHARED: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+
+
+def _shared(values: tuple[Any, ...]) -> tuple[Any, ...]:
+    """One tuple object for equal phase lists: 100k jobs of a kind hold one, not 100k."""
+    return _SHARED.setdefault(values, values)
+
+
+@dataclass(slots=True)
 class Job:
-    """The engine's view of a provider job: its owner and its timeline."""
+    """The engine's view of a provider job: its owner and its timeline (small: there may be
+    100k of them)."""
 
     id: str
     kind: str
     owner: str
     created_at: float
-    phases: list[list[Any]]  # [[state, seconds], ...] before the end
+    states: tuple[State, ...]  # the kind's phases, in order (a shared tuple)
+    durations: tuple[float, ...]  # seconds spent in each of them
     end_state: State  # success or failure state, reached after the phases
     forced_state: State | None = None  # set by POST /_emulator/jobs/{id}; pins the job
     forced_at: float | None = None
     settled: bool = False  # finishing side effects done
 
+    def __post_init__(self) -> None:
+        self.states = _shared(tuple(self.states))
+        self.durations = tuple(self.durations)
+
     @property
     def finishes_at(self) -> float:
         if self.forced_at is not None:
             return self.forced_at
-        return self.created_at + sum(float(s) for _, s in self.phases)
+        return self.created_at + sum(self.durations)
 
     def state_at(self, now: float) -> State:
         if self.forced_state is not None:
             return self.forced_state
         elapsed = now - self.created_at
-        for state, seconds in self.phases:
+        for state, seconds in zip(self.states, self.durations):
             if elapsed < seconds:
                 return state
             elapsed -= seconds
@@ -65,7 +79,7 @@ class Job:
     def progress_at(self, now: float) -> float:
         """0.0 .. 1.0 through the phases (1.0 once finished; a job pinned to a phase shows the
         progress at which that phase begins)."""
-        total = sum(float(s) for _, s in self.phases)
+        total = sum(self.durations)
         if self.forced_state is not None:
             entered = self.entered_at(self.forced_state)
             if entered is None or self.forced_state == self.end_state or total <= 0:
@@ -78,7 +92,7 @@ class Job:
     def entered_at(self, state: State) -> float | None:
         """When the job entered `state` on its own timeline (None if it never does)."""
         t = self.created_at
-        for phase_state, seconds in self.phases:
+        for phase_state, seconds in zip(self.states, self.durations):
             if phase_state == state:
                 return t
             t += seconds
@@ -108,14 +122,9 @@ class JobKind:
         seconds = list(durations)
         if len(seconds) != len(self.phases):
             raise ValueError(f"{self.name}: {len(self.phases)} phase durations needed")
-        return Job(
-            id=job_id,
-            kind=self.name,
-            owner=owner,
-            created_at=now,
-            phases=[[state, float(s)] for state, s in zip(self.phases, seconds)],
-            end_state=self.failure if fail else self.success,
-        )
+        return Job(id=job_id, kind=self.name, owner=owner, created_at=now, states=self.phases,
+                   durations=tuple(float(s) for s in seconds),
+                   end_state=self.failure if fail else self.success)
 
 
 @dataclass

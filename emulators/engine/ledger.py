@@ -17,7 +17,7 @@ class InsufficientFunds(Exception):
         self.needed = needed
 
 
-@dataclass
+@dataclass(slots=True)
 class Wallet:
     pools: dict[str, int] = field(default_factory=dict)
 
@@ -56,7 +56,7 @@ class Wallet:
             self.pools[name] = self.pools.get(name, 0) + amount
 
 
-@dataclass
+@dataclass(slots=True)
 class LedgerEntry:
     """One movement of money, kept for the control API and for auditing tests."""
 

@@ -407,7 +407,7 @@ def _restorer(value_type: Any) -> Callable[[Any, Any], None] | None:
     """For dataclass records: copies every field of a loaded copy into the live record."""
     if not (isinstance(value_type, type) and dataclasses.is_dataclass(value_type)):
         return None
-    names = [f.name for f in dataclasses.fields(value_type)]
+    names = [f.name for f in dataclasses.fields(value_type) if f.init]
 
     def restore(live: Any, loaded: Any) -> None:
         for name in names:

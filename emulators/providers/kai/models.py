@@ -28,7 +28,7 @@ ENDPOINTS = ("chat_completions", "audio_transcriptions", "documents_anonymize",
              "documents_strip_metadata")
 
 
-@dataclass
+@dataclass(slots=True)
 class Account:
     token: str
     product: str
@@ -59,7 +59,7 @@ class Account:
     total_tokens_out: int = 0
 
 
-@dataclass
+@dataclass(slots=True)
 class Model:
     id: str
     kind: str  # "chat" | "audio"
@@ -67,7 +67,7 @@ class Model:
     owned_by: str
 
 
-@dataclass
+@dataclass(slots=True)
 class Script:
     """A scripted chat reply: `match` against the last user message (casefolded, trimmed)."""
     match: str
@@ -75,14 +75,14 @@ class Script:
     mode: str = "exact"  # "exact" | "contains"
 
 
-@dataclass
+@dataclass(slots=True)
 class Sample:
     """Audio the emulator can recognise: emulators.media.audio.synthesize(text, fmt)."""
     text: str
     language: str
 
 
-@dataclass
+@dataclass(slots=True)
 class Catalog:
     models: list[Model]
     scripts: list[Script]

@@ -62,7 +62,7 @@ class ForeignFile(LookupError):
     """A URL of a file the emulator serves for another account."""
 
 
-@dataclass
+@dataclass(slots=True)
 class _Launch:
     """What `emulators serve` chose for one emulator, and the ports it was reached on: kept
     outside the state, so a reset or a restore keeps them."""
@@ -89,7 +89,7 @@ def set_launch_profile(emulator: Any, profile: str) -> None:
     _launch_of(emulator).profile = profile  # type: ignore[assignment]
 
 
-@dataclass
+@dataclass(slots=True)
 class Account:
     token: str
     wallet: Wallet  # one pool: "centicredits"
@@ -99,7 +99,7 @@ class Account:
     userId: int = 0
 
 
-@dataclass
+@dataclass(slots=True)
 class Task:
     id: str
     owner: str
@@ -116,7 +116,7 @@ class Task:
     failMsg: str | None = None  # why it will fail (None: it succeeds)
 
 
-@dataclass
+@dataclass(slots=True)
 class Upload:
     fileId: str
     fileName: str
@@ -126,7 +126,7 @@ class Upload:
     uploadedAt: float
 
 
-@dataclass
+@dataclass(slots=True)
 class Issued:
     """A file URL handed out to `owner`: an upload, a download link or a result."""
 

@@ -39,7 +39,7 @@ class NotEnough(Exception):
         self.needed = needed
 
 
-@dataclass
+@dataclass(slots=True)
 class Account:
     token: str
     user_id: str
@@ -51,7 +51,7 @@ class Account:
     rate_window_seconds: float
 
 
-@dataclass
+@dataclass(slots=True)
 class VoiceModel:
     id: str
     owner: str | None  # token; None for the seeded public models
@@ -62,7 +62,7 @@ class VoiceModel:
     audio_files: list[str] = field(default_factory=list)  # file ids of the uploaded samples
 
 
-@dataclass
+@dataclass(slots=True)
 class LipSyncTask:
     id: str
     owner: str

@@ -114,7 +114,7 @@ def fit(width: int, height: int, max_side: int) -> tuple[int, int]:
 
 
 # -- state --------------------------------------------------------------------------------------
-@dataclass
+@dataclass(slots=True)
 class Account:
     token: str
     wallet: Wallet  # {"kcoin": cents}
@@ -124,7 +124,7 @@ class Account:
     subtitleQueueLimit: int
 
 
-@dataclass
+@dataclass(slots=True)
 class Avatar:
     digitalHumanId: int
     supportTypeId: int
@@ -141,7 +141,7 @@ class Avatar:
     jobId: str | None = None  # upload job: usable once it succeeded
 
 
-@dataclass
+@dataclass(slots=True)
 class Upload:
     jobId: str
     owner: str
@@ -152,7 +152,7 @@ class Upload:
     charge: dict[str, int] = field(default_factory=dict)
 
 
-@dataclass
+@dataclass(slots=True)
 class VideoTask:
     jobId: str
     taskId: int
@@ -169,7 +169,7 @@ class VideoTask:
     charge: dict[str, int] = field(default_factory=dict)
 
 
-@dataclass
+@dataclass(slots=True)
 class SpeechAudio:
     fileId: int
     taskId: str
@@ -180,7 +180,7 @@ class SpeechAudio:
     createdAt: float
 
 
-@dataclass
+@dataclass(slots=True)
 class SubtitleTask:
     jobId: str
     businessTaskId: str
@@ -192,7 +192,7 @@ class SubtitleTask:
     charge: dict[str, int] = field(default_factory=dict)
 
 
-@dataclass
+@dataclass(slots=True)
 class Voice:
     id: str
     languageId: str
@@ -207,7 +207,7 @@ class Voice:
     sample: str
 
 
-@dataclass
+@dataclass(slots=True)
 class Emotion:
     id: int
     zh: str
@@ -216,7 +216,7 @@ class Emotion:
     thumbnail: str
 
 
-@dataclass
+@dataclass(slots=True)
 class Settings:
     limits: dict[str, Any]
     prices: dict[str, int]

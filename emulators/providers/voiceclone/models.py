@@ -39,7 +39,7 @@ class NotFound(LookupError):
     pass
 
 
-@dataclass
+@dataclass(slots=True)
 class Account:
     token: str
     userId: str
@@ -50,7 +50,7 @@ class Account:
     rateWindowSeconds: float
 
 
-@dataclass
+@dataclass(slots=True)
 class Voice:
     id: str
     owner: str | None  # token; None for SYSTEM voices
@@ -71,7 +71,7 @@ class Voice:
     chargedPeriod: float | None = None  # resetAt when charged (refunds after a rollover skip regular)
 
 
-@dataclass
+@dataclass(slots=True)
 class Speech:
     id: str
     owner: str
