@@ -10,8 +10,9 @@ from typing import Any
 
 from emulators.engine.clock import iso
 
-# (method, path, query string, status, token, emulated time, contract violations)
-Entry = tuple[str, str, bytes, int, "str | None", float, "list[str] | None"]
+# (method, path, query string, status, token, emulated time, contract violations as
+# {"side", "where", "message"} objects)
+Entry = tuple[str, str, bytes, int, "str | None", float, "list[dict[str, str]] | None"]
 
 
 def redact(token: str | None) -> str | None:
