@@ -20,7 +20,12 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--fixtures", type=Path, help="a folder with <provider>/ fixture folders")
     serve.add_argument("--check-contract", action="store_true",
                        help="validate every response against the contract; violations go to the journal")
+    from emulators.contract_tools import commands
+
+    commands.add_parsers(sub)
     args = parser.parse_args(argv)
+    if getattr(args, "run", None) is not None:  # verify, proxy
+        return int(args.run(args))
     return _serve(parser, args)
 
 
