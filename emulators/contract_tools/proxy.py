@@ -28,6 +28,8 @@ from emulators.engine.schema_checks import Problem, is_json, media_type
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
               "trailers", "transfer-encoding", "upgrade", "host"}
 CONTROL = "/_emulator/"
+# uvicorn adds `server` and `date` headers of its own; the upstream's pass through instead
+UVICORN_OVERRIDES = {"server_header": False, "date_header": False}
 
 
 class _Capture(ResponseCapture):
@@ -221,7 +223,10 @@ def run(args: argparse.Namespace) -> int:
     print(f"{proxy.provider.id} proxy {base} -> {proxy.upstream}{proxy.provider.api_prefix}   "
           f"{proxy.provider.client_env}={base}", flush=True)
     print(f"drift journal: http://{args.host}:{port}{CONTROL}journal; Ctrl+C stops and prints a summary", flush=True)
-    server = uvicorn.Server(server_config(proxy, args.host, port))
+    config = server_config(proxy, args.host, port)
+    for name, value in UVICORN_OVERRIDES.items():
+        setattr(config, name, value)
+    server = uvicorn.Server(config)
     try:
         server.run()
     except KeyboardInterrupt:

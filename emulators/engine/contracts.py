@@ -322,7 +322,7 @@ class Operation:
 
                 data = msgpack.unpackb(body, raw=False, strict_map_key=False)
             elif actual.startswith("multipart/") or actual == "application/x-www-form-urlencoded":
-                data = _form_object(_form_fields(content_type or "", body), media.schema.schema if media.schema else None)
+                data = _form_object(_form_fields(content_type or "", body), media.schema.inlined if media.schema else None)
             else:
                 return []
         except Exception as exc:  # any undecodable body is the request's problem, never ours

@@ -7,6 +7,7 @@ A problem names the side of the exchange ("request" / "response"), where ("$.dat
 from __future__ import annotations
 
 import re
+from functools import cached_property
 from typing import Any, Callable, Iterable, Iterator, NamedTuple
 
 from jsonschema import Draft202012Validator, ValidationError
@@ -178,16 +179,20 @@ class SchemaCheck:
             return {**schema, "components": self.document.get("components") or {}}
         return schema
 
+    @cached_property
+    def inlined(self) -> Any:
+        return inline_refs(self.schema, self.document)
+
     @property
     def open(self) -> Any:
         if self._open is None:
-            self._open = Draft202012Validator(self._root(inline_refs(self.schema, self.document)))
+            self._open = Draft202012Validator(self._root(self.inlined))
         return self._open
 
     @property
     def closed(self) -> Any:
         if self._closed is None:
-            schema = close_objects(inline_refs(self.schema, self.document))
+            schema = close_objects(self.inlined)
             self._closed = _ClosingValidator(self._root(schema))
         return self._closed
 
