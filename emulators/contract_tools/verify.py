@@ -213,6 +213,7 @@ class Verifier:
         self.sleep = sleep
         self.log = log or (lambda line: None)
         self.token_checked = False
+        self.answered = False
 
     # -- running ----------------------------------------------------------------------------------
     def run(self) -> Result:
@@ -301,6 +302,9 @@ class Verifier:
         problems: list[Problem] = []
         while True:
             answer = self._send(prepared)
+            if answer.status == 0:  # no answer at all (the connection failed after earlier answers)
+                problems.append(Problem("response", "status", answer.body.decode()))
+                return answer, problems
             problems += prepared.op.check_response(answer.status, answer.headers, answer.body, answer.head,
                                                    closed=self.closed)
             data = answer.json()
@@ -322,7 +326,11 @@ class Verifier:
         try:
             r = self.client.request(prepared.op.method, prepared.url, **kwargs)
         except httpx.HTTPError as exc:
-            raise CannotRun(self._scrub(f"no answer from {self.root}: {type(exc).__name__}: {exc}")) from None
+            why = self._scrub(f"no answer from {self.root}: {type(exc).__name__}: {exc}")
+            if not self.answered:  # the URL is wrong, or nothing listens there
+                raise CannotRun(why) from None
+            return Answer(0, {}, why.encode())
+        self.answered = True
         return Answer(r.status_code, {k.lower(): v for k, v in r.headers.items()}, r.content)
 
     def _prepare(self, call: Call) -> Prepared:

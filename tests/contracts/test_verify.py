@@ -285,3 +285,25 @@ def test_could_not_run_is_exit_2(capsys: pytest.CaptureFixture[str], tmp_path: P
     assert code == 2 and "token was refused" in text
     assert_secret_kept(secret, text, tmp_path / "report.json")
     assert report is not None and report["drift"] == 0  # the report is written all the same
+
+
+def test_the_ci_script_checks_what_has_a_token_and_skips_the_rest(processes: dict[str, Process],
+                                                                  tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.endswith(("_TOKEN", "_BASE_URL"))}
+    env.update(PYTHON=sys.executable, REPORT_DIR=str(tmp_path))
+    script = str(REPO / "scripts" / "verify-live.sh")
+    nothing = subprocess.run([script], env=env, capture_output=True, text=True, timeout=60)
+    assert nothing.returncode == 0
+    assert [line.split(":")[0] for line in nothing.stdout.splitlines()] == [f"skip {i}" for i in providers.ids()]
+    assert "skip kie: $KIE_TOKEN is not set" in nothing.stdout
+    p = processes["voiceclone"]
+    secret = "verify-ci-secret-0a1b2c"
+    p.control("PUT", f"accounts/{secret}", {"regular": 100, "permanent": 0})
+    one = subprocess.run([script], env={**env, "VOICECLONE_TOKEN": secret, "VOICECLONE_BASE_URL": p.base_url},
+                         capture_output=True, text=True, timeout=120)
+    assert one.returncode == 0, one.stdout + one.stderr
+    skipped = [line.split(":")[0] for line in one.stdout.splitlines() if line.startswith("skip ")]
+    assert skipped == ["skip kai", "skip kie", "skip kitta", "skip kreado"]
+    report = json.loads((tmp_path / "voiceclone.json").read_text())
+    assert report["drift"] == 0 and report["base_url"] == p.base_url
+    assert secret not in one.stdout + one.stderr + (tmp_path / "voiceclone.json").read_text()
