@@ -13,6 +13,7 @@ from typing import Any, Callable, Iterable, Iterator, NamedTuple
 from jsonschema import Draft202012Validator, ValidationError
 from jsonschema.validators import extend
 
+from emulators.engine.fast_schema import CLOSED, compile_schema
 from emulators.media.sniff import MIME_TYPES, sniff
 
 MAX_PROBLEMS = 25
@@ -49,7 +50,7 @@ def shorten(text: str, limit: int = MAX_MESSAGE) -> str:
 
 
 # -- closing object schemas (undocumented fields are drift) ---------------------------------------
-_CLOSED = "x-closed"  # our keyword: properties no subschema declares are reported one by one
+_CLOSED = CLOSED  # our keyword: properties no subschema declares are reported one by one
 
 
 def _closed_keyword(validator: Any, enabled: Any, instance: Any, schema: dict[str, Any]) -> Iterator[ValidationError]:
@@ -68,7 +69,7 @@ except ImportError:  # pragma: no cover - a jsonschema without it: declared prop
         return [k for k in (schema.get("properties") or {}) if k in instance]
 
 
-_ClosingValidator = extend(Draft202012Validator, {_CLOSED: _closed_keyword})
+ClosingValidator = extend(Draft202012Validator, {_CLOSED: _closed_keyword})
 
 _APPLICATORS = ("allOf", "oneOf", "anyOf")
 _SCHEMA_MAPS = ("properties", "patternProperties", "$defs", "dependentSchemas")
@@ -193,10 +194,21 @@ class SchemaCheck:
     def closed(self) -> Any:
         if self._closed is None:
             schema = close_objects(self.inlined)
-            self._closed = _ClosingValidator(self._root(schema))
+            self._closed = ClosingValidator(self._root(schema))
         return self._closed
 
+    @cached_property
+    def fast_open(self) -> Callable[[Any], bool] | None:
+        return compile_schema(self.inlined)
+
+    @cached_property
+    def fast_closed(self) -> Callable[[Any], bool] | None:
+        return compile_schema(close_objects(self.inlined))
+
     def problems(self, instance: Any, side: str, *, closed: bool = False, root: str = "$") -> list[Problem]:
+        fast = self.fast_closed if closed else self.fast_open
+        if fast is not None and fast(instance):
+            return []
         validator = self.closed if closed else self.open
         if validator.is_valid(instance):
             return []
@@ -258,6 +270,7 @@ def header_checker(schema: dict[str, Any] | None) -> HeaderChecker:
     types = schema.get("type") or "string"
     types = types if isinstance(types, list) else [types]
     validator = Draft202012Validator(schema)
+    fast = compile_schema(schema) or validator.is_valid
 
     def check(value: str) -> str | None:
         typed: Any = value
@@ -270,7 +283,7 @@ def header_checker(schema: dict[str, Any] | None) -> HeaderChecker:
                 pass
         elif "boolean" in types and value in ("true", "false"):
             typed = value == "true"
-        if validator.is_valid(typed):
+        if fast(typed) or validator.is_valid(typed):
             return None
         return shorten(next(iter(validator.iter_errors(typed))).message)
 
