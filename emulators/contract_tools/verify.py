@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import io
 import json
 import sys
 import time
@@ -325,7 +326,7 @@ class Verifier:
             kwargs["json"] = prepared.json
         try:
             r = self.client.request(prepared.op.method, prepared.url, **kwargs)
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
             why = self._scrub(f"no answer from {self.root}: {type(exc).__name__}: {exc}")
             if not self.answered:  # the URL is wrong, or nothing listens there
                 raise CannotRun(why) from None
@@ -404,11 +405,12 @@ def format_check(check: Check) -> str:
     return "\n".join(lines)
 
 
-def print_table(result: Result, out: TextIO) -> None:
-    print(f"{result.provider} at {result.base_url}", file=out)
+def print_header(provider: str, base_url: str, out: TextIO) -> None:
+    print(f"{provider} at {base_url}", file=out)
     print(f"  {'STATUS':<6} {'RESULT':<6} OPERATION", file=out)
-    for check in result.checks:
-        print(format_check(check), file=out)
+
+
+def print_footer(result: Result, out: TextIO) -> None:
     for name, why in result.skipped:
         print(f"  {'-':<6} {'skip':<6} {name}: {why}", file=out)
     if result.error:
@@ -418,31 +420,42 @@ def print_table(result: Result, out: TextIO) -> None:
         print(f"{total - result.drift} of {total} checks ok, {result.drift} drifted", file=out)
 
 
+def print_table(result: Result, out: TextIO) -> None:
+    print_header(result.provider, result.base_url, out)
+    for check in result.checks:
+        print(format_check(check), file=out)
+    print_footer(result, out)
+
+
 def run(args: argparse.Namespace) -> int:
-    variables = dict(v.split("=", 1) for v in args.var or [])
-    out = sys.stdout
+    """The command: the table line by line as the checks end (a live run may take minutes)."""
     token = args.token or ""
 
-    def scrub(text: str) -> str:
-        return text.replace(token, "***") if token else text
+    def say(text: str, out: TextIO = sys.stdout) -> None:
+        print(text.replace(token, "***") if token else text, file=out, flush=True)
 
+    variables: dict[str, str] = {}
+    for item in args.var or []:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            say(f"could not run: --var {item!r} is not NAME=VALUE", sys.stderr)
+            return EXIT_CANNOT_RUN
+        variables[name] = value
     try:
         verifier = Verifier(args.provider, args.base_url, token, allow_spend=args.allow_spend,
                             timeout=args.timeout, allow_extra_fields=args.allow_extra_fields,
-                            poll_interval=args.poll_interval, variables=variables)
+                            poll_interval=args.poll_interval, variables=variables, log=say)
+        header = io.StringIO()
+        print_header(args.provider, args.base_url, header)
+        say(header.getvalue().rstrip("\n"))
         result = verifier.run()
     except (PlanError, KeyError, OSError) as exc:
-        print(scrub(f"could not run: {exc}"), file=sys.stderr)
+        say(f"could not run: {exc}", sys.stderr)
         return EXIT_CANNOT_RUN
-    lines: list[str] = []
-
-    class Lines:
-        def write(self, text: str) -> None:
-            lines.append(text)
-
-    print_table(result, Lines())  # type: ignore[arg-type]
-    out.write(scrub("".join(lines)))
-    out.flush()
+    footer = io.StringIO()
+    print_footer(result, footer)
+    say(footer.getvalue().rstrip("\n"))
     if args.report:
-        Path(args.report).write_text(scrub(json.dumps(result.report(), indent=2, ensure_ascii=False)) + "\n")
+        report = json.dumps(result.report(), indent=2, ensure_ascii=False)
+        Path(args.report).write_text((report.replace(token, "***") if token else report) + "\n")
     return result.exit_code

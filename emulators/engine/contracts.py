@@ -263,10 +263,6 @@ class Operation:
     def request(self) -> RequestSpec:
         return RequestSpec(self._parameters, self.spec.get("requestBody"), self.document)
 
-    @property
-    def needs_auth(self) -> bool:
-        return bool(self.security) and {} not in self.security
-
     def check_response(self, status: int, headers: Mapping[str, str], body: bytes | None,
                        head: bytes = b"", *, closed: bool = False) -> list[Problem]:
         """`headers` with lower-case names; `body` None when it was not kept (too large, streamed):
