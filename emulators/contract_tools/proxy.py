@@ -120,7 +120,8 @@ class DriftProxy:
 
     async def _control(self, scope: Scope, receive: Receive, send: Send) -> None:
         route = (scope["method"], scope["path"].rstrip("/"))
-        status, body = 404, {"error": "no such control call (a proxy serves health and journal)"}
+        body: dict[str, Any] = {"error": "no such control call (a proxy serves health and journal)"}
+        status = 404
         if route == ("GET", "/_emulator/health"):
             status, body = 200, {"status": "ok", "provider": self.provider.id, "upstream": self.upstream}
         elif route == ("GET", "/_emulator/journal"):

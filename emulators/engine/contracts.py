@@ -49,7 +49,8 @@ REQUEST, RESPONSE = "request", "response"
 
 @cache
 def load(path: Path) -> dict[str, Any]:
-    return yaml.safe_load(path.read_text())
+    document: dict[str, Any] = yaml.safe_load(path.read_text())
+    return document
 
 
 def deref(node: Any, document: dict[str, Any]) -> Any:
@@ -225,14 +226,15 @@ def _form_fields(content_type: str, body: bytes) -> dict[str, list[Any]]:
     if not message.is_multipart():
         raise ValueError("not a multipart body")
     for part in message.iter_parts():
-        name = part.get_param("name", header="content-disposition")
-        if not name:
+        field = part.get_param("name", header="content-disposition")
+        if not isinstance(field, str) or not field:
             continue
-        payload = part.get_payload(decode=True) or b""
+        payload = part.get_payload(decode=True)
+        payload = payload if isinstance(payload, bytes) else b""
         if part.get_filename() is not None:
-            fields.setdefault(str(name), []).append(f"<{len(payload)} bytes>")
+            fields.setdefault(field, []).append(f"<{len(payload)} bytes>")
         else:
-            fields.setdefault(str(name), []).append(payload.decode("utf-8", "replace"))
+            fields.setdefault(field, []).append(payload.decode("utf-8", "replace"))
     return fields
 
 

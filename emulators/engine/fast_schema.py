@@ -68,6 +68,19 @@ _TYPES: dict[str, Check] = {
 }
 
 
+_BOUNDS: tuple[tuple[str, Callable[[Any, Any], bool]], ...] = (
+    ("minimum", lambda x, v: x >= v), ("maximum", lambda x, v: x <= v),
+    ("exclusiveMinimum", lambda x, v: x > v), ("exclusiveMaximum", lambda x, v: x < v))
+
+
+def _bounded(test: Callable[[Any, Any], bool], bound: Any) -> Check:
+    return lambda x: not _is_number(x) or test(x, bound)  # a bound says nothing of non-numbers
+
+
+def _if_valid(valid: Check, keys: Keys) -> Keys:
+    return lambda x: keys(x) if valid(x) else set()
+
+
 def _all(checks: list[Check]) -> Check:
     if not checks:
         return lambda x: True
@@ -113,13 +126,12 @@ class _Compiler:
 
     def _numbers(self, node: dict[str, Any]) -> list[Check]:
         checks: list[Check] = []
-        for key, test in (("minimum", lambda x, v: x >= v), ("maximum", lambda x, v: x <= v),
-                          ("exclusiveMinimum", lambda x, v: x > v), ("exclusiveMaximum", lambda x, v: x < v)):
+        for key, test in _BOUNDS:
             if key in node:
                 bound = node[key]
                 if not _is_number(bound):
                     raise Unsupported(key)
-                checks.append(lambda x, bound=bound, test=test: not _is_number(x) or test(x, bound))
+                checks.append(_bounded(test, bound))
         if "multipleOf" in node:
             raise Unsupported("multipleOf")  # float subtleties: leave them to jsonschema
         return checks
@@ -179,7 +191,7 @@ class _Compiler:
         parts: list[Keys] = []
         own = frozenset(node.get("properties") or {})
         if own:
-            parts.append(lambda x: own & x.keys())
+            parts.append(lambda x: set(own & x.keys()))
         searches = tuple(re.compile(p).search for p in node.get("patternProperties") or {})
         if searches:
             parts.append(lambda x: {k for k in x if any(s(k) for s in searches)})
@@ -188,8 +200,7 @@ class _Compiler:
             parts.append(lambda x: {k for k, v in x.items() if extra(v)})
         for keyword in ("allOf", "oneOf", "anyOf"):
             for sub in node.get(keyword) or []:
-                valid, sub_keys = self.check(sub), self.keys(sub)
-                parts.append(lambda x, valid=valid, sub_keys=sub_keys: sub_keys(x) if valid(x) else set())
+                parts.append(_if_valid(self.check(sub), self.keys(sub)))
         frozen = tuple(parts)
         return lambda x: set().union(*(p(x) for p in frozen)) if frozen else set()
 

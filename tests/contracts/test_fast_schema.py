@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from emulators import providers
 from emulators.contract_tools.verify import Verifier
-from emulators.engine.contracts import Operation, contract_for
+from emulators.engine.contracts import Operation
 from emulators.engine.emulator import Emulator
 from emulators.engine.fast_schema import compile_schema
 from emulators.engine.schema_checks import ClosingValidator, SchemaCheck, close_objects
@@ -83,7 +83,6 @@ def _answers() -> list[tuple[str, SchemaCheck, Any]]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             client = TestClient(em, base_url="http://testserver")
-        contract = contract_for(em.provider.contract_path)
         verifier = Verifier(provider_id, "http://testserver" + em.provider.api_prefix, "test-token",
                             allow_spend=True, client=client, sleep=lambda s: em.clock.advance(60), poll_interval=0,
                             timeout=30)

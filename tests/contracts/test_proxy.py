@@ -10,7 +10,6 @@ import subprocess
 import sys
 import time
 import tracemalloc
-from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import httpx
