@@ -51,12 +51,17 @@ def build_parser() -> argparse.ArgumentParser:
                             "(repeatable; '*' for any)")
     serve.add_argument("--profile", metavar="NAME",
                        help="start in this behaviour profile (providers that have profiles: kie)")
+    from emulators.contract_tools import commands
+
+    commands.add_parsers(sub)  # verify, proxy
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if getattr(args, "run", None) is not None:  # verify, proxy
+        return int(args.run(args))
     previous = signal.signal(signal.SIGTERM, _interrupt)  # docker stop: as clean as Ctrl-C
     try:
         return _serve(args)

@@ -70,7 +70,8 @@ class Control:
         return list(self._call("GET", "journal")["entries"])
 
     def violations(self) -> list[dict[str, Any]]:
-        """Journal entries whose response did not match the contract."""
+        """Journal entries whose exchange did not match the contract; each violation is
+        `{"side": "request" | "response", "where": <JSON path, header:<name> or status>, "message"}`."""
         return [e for e in self.journal() if e["violations"]]
 
     def clear_journal(self) -> None:
@@ -175,8 +176,15 @@ def emulator_factory() -> Iterator[Callable[..., RunningEmulator]]:
     unaudited = [f for running, _ in started for f in running.emulator.audit_failures]
     for _, stop in reversed(started):
         stop()
-    assert not violations, f"responses that do not match the contract: {violations[:5]}"
+    assert not violations, "responses that do not match the contract: " + "; ".join(map(describe, violations[:5]))
     assert not unaudited, f"state changed without going through the store: {unaudited[:5]}"
+
+
+def describe(entry: dict[str, Any]) -> str:
+    """One journal entry with contract violations, as a line a person reads."""
+    problems = ", ".join(f"{v['side']} {v['where']}: {v['message']}" for v in entry["violations"])
+    query = f"?{entry['query']}" if entry.get("query") else ""
+    return f"{entry['method']} {entry['path']}{query} -> {entry['status']}: {problems}"
 
 
 @pytest.fixture

@@ -11,8 +11,9 @@ from urllib.parse import quote, unquote_plus
 
 from emulators.engine.clock import iso
 
-# (method, path, query string, status, token, emulated time, contract violations, notes)
-Entry = tuple[str, str, bytes, int, "str | None", float, "list[str] | None", "list[str] | None"]
+# (method, path, query string, status, token, emulated time, contract violations as
+# {"side", "where", "message"} objects, notes)
+Entry = tuple[str, str, bytes, int, "str | None", float, "list[dict[str, str]] | None", "list[str] | None"]
 
 MASK = "***"
 

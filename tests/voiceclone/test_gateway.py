@@ -216,8 +216,10 @@ def test_contract_violations_reach_the_journal(vc) -> None:
 
     asyncio.run(layer(scope, receive, send))
     violations = scope["emulator.violations"]
-    assert any("'success' is a required property" in v for v in violations)
-    assert any("credits: 'lots' is not of type 'integer'" in v for v in violations)
+    assert {"side": "response", "where": "$.success", "message": "required field missing"} in violations
+    assert {"side": "response", "where": "$.credits", "message": "'lots' is not of type 'integer'"} in violations
+    assert {"side": "response", "where": "header:X-RateLimit-Limit",
+            "message": "required header missing"} in violations
 
 
 def test_force_job_control_errors(vc) -> None:

@@ -1,0 +1,2 @@
+"""Tools around the contracts: `emulators verify` (active drift checks) and `emulators proxy`
+(passive drift checks of live traffic)."""
