@@ -187,8 +187,8 @@ class DriftProxy:
     def _record(self, scope: Scope, status: int, started: float, problems: list[Problem]) -> None:
         token = self.provider.token_of(Headers(scope=scope))
         violations = [p.as_json() for p in problems] or None
-        self.journal.record((scope["method"], scope["path"], scope.get("query_string", b""), status, token,
-                             started, violations))
+        self.journal.add(scope["method"], scope["path"], status, query=scope.get("query_string", b""),
+                         token=token, time=started, violations=violations)
         self.answers += 1
         if problems:
             self.drifted += 1

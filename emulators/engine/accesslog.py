@@ -1,8 +1,8 @@
 """The access log: one line per provider request on stderr (`emulators serve`; `--quiet` is off).
 
-    kie POST /api/v1/jobs/createTask 200 1.2ms token=test***en violations=0
+    kie POST /api/v1/jobs/createTask 200 1.2ms token=te*** violations=0
     {"time": "...", "provider": "kie", "method": "POST", "path": "/api/v1/jobs/createTask",
-     "status": 200, "ms": 1.2, "token": "test***en", "violations": 0}      (--log-format json)
+     "status": 200, "ms": 1.2, "token": "te***", "violations": 0}      (--log-format json)
 
 It sits on every request's path, so a line costs one format and one `os.write` (no logging
 module, no buffering that a crash could lose). Query strings are left out: they may carry

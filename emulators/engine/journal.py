@@ -12,8 +12,9 @@ from urllib.parse import quote, unquote_plus
 from emulators.engine.clock import iso
 
 # (method, path, query string, status, token, emulated time, contract violations as
-# {"side", "where", "message"} objects, notes)
-Entry = tuple[str, str, bytes, int, "str | None", float, "list[dict[str, str]] | None", "list[str] | None"]
+# {"side", "where", "message"} objects, notes, what chaos mode chose)
+Entry = tuple[str, str, bytes, int, "str | None", float, "list[dict[str, str]] | None", "list[str] | None",
+              "str | None"]
 
 MASK = "***"
 
@@ -59,14 +60,28 @@ class Journal:
         self.entries: deque[Entry] = deque(maxlen=limit)
 
     def record(self, entry: Entry) -> None:
+        """Appends an entry tuple as is (the hot path: formatting happens on reading)."""
         self.entries.append(entry)
+
+    def add(self, method: str, path: str, status: int, *, query: bytes = b"", token: str | None = None,
+            time: float = 0.0, violations: list[dict[str, str]] | None = None, notes: list[str] | None = None,
+            chaos: str | None = None) -> None:
+        """Appends an entry given by name (callers off the hot path)."""
+        self.entries.append((method, path, query, status, token, time, violations, notes, chaos))
 
     def clear(self) -> None:
         self.entries.clear()
 
     def as_json(self) -> list[dict[str, Any]]:
-        return [{"method": method, "path": path, "query": redact_query(query),
-                 "status": status,  # 0: no response (dropped connection)
-                 "token": redact(token), "time": iso(time), "violations": violations or [],
-                 "notes": notes or []}  # what the handler remarked (Call.note)
-                for method, path, query, status, token, time, violations, notes in list(self.entries)]
+        return [_entry_json(entry) for entry in list(self.entries)]
+
+
+def _entry_json(entry: Entry) -> dict[str, Any]:
+    method, path, query, status, token, time, violations, notes, chaos = entry
+    shown = {"method": method, "path": path, "query": redact_query(query),
+             "status": status,  # 0: no response (dropped connection)
+             "token": redact(token), "time": iso(time), "violations": violations or [],
+             "notes": notes or []}  # what the handler remarked (Call.note)
+    if chaos is not None:  # chaos mode chose this answer
+        shown["chaos"] = chaos
+    return shown

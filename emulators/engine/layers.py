@@ -33,7 +33,8 @@ class JournalLayer:
             token = scope.get("emulator.token") or emulator.token_of(scope)
             emulator.journal.record((scope["method"], scope["path"], scope.get("query_string", b""),
                                      scope.get("emulator.status", 0), token, started,
-                                     scope.get("emulator.violations"), scope.get("emulator.notes")))
+                                     scope.get("emulator.violations"), scope.get("emulator.notes"),
+                                     scope.get("emulator.chaos")))
 
 
 class ConnectionDropped(Exception):

@@ -162,11 +162,12 @@ def test_journal_tail_can_show_only_violations(emulator_factory) -> None:
     em = emulator_factory("voiceclone", contract_check=False)  # the violation below is made up
     http = em.client()
     http.get("/api/v1/credits", headers=AUTH)
-    em.emulator.journal.record(("GET", "/api/v1/credits", b"", 200, "test-token", time.time(),
-                                ["response $.credits: not an integer"], None))
+    em.emulator.journal.add("GET", "/api/v1/credits", 200, token="test-token", time=time.time(),
+                          violations=[{"side": "response", "where": "$.credits", "message": "not an integer"}])
     http.get("/api/v1/credits", headers=AUTH)
     tail = http.get("/_emulator/journal/recent", params={"violations": 1}).json()
     assert tail["total"] == 3 and tail["violations"] == 1
-    assert [e["violations"] for e in tail["entries"]] == [["response $.credits: not an integer"]]
+    assert [e["violations"] for e in tail["entries"]] == [[{"side": "response", "where": "$.credits",
+                                                             "message": "not an integer"}]]
     assert http.get("/_emulator/journal/recent", params={"violations": "maybe"}).status_code == 400
     assert http.get("/_emulator/journal/recent", params={"limit": 1001}).status_code == 400

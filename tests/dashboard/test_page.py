@@ -110,8 +110,9 @@ def test_a_fault_added_in_the_page_fails_the_next_request_in_the_journal_view(da
 def test_contract_violations_stand_out_in_the_journal_view(dashboard: Page, emulator_factory) -> None:
     em = emulator_factory("voiceclone", server=True, contract_check=False)  # the violation is made up
     httpx.get(em.api_url + "/credits", headers=AUTH)
-    em.emulator.journal.record(("GET", "/api/v1/credits", b"", 200, "test-token", time.time(),
-                                ["response $.credits: 'x' is not of type 'integer'"], None))
+    em.emulator.journal.add("GET", "/api/v1/credits", 200, token="test-token", time=time.time(),
+                          violations=[{"side": "response", "where": "$.credits",
+                                      "message": "'x' is not of type 'integer'"}])
     httpx.get(em.api_url + "/voices", headers=AUTH)
     tab = dashboard.open(em.base_url)
     rows = tab.locator("#journal tbody tr")

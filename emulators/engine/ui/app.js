@@ -289,7 +289,7 @@
       el("td", { class: "mono status-" + String(entry.status).charAt(0) }, status),
       el("td", { class: "mono" }, entry.token || ""),
       el("td", { class: "wrap" }, violations.length
-        ? el("ul", { class: "violations" }, ...violations.map((v) => el("li", {}, v))) : ""),
+        ? el("ul", { class: "violations" }, ...violations.map((v) => el("li", {}, typeof v === "string" ? v : `${v.side} ${v.where}: ${v.message}`))) : ""),
     );
     return row;
   }
