@@ -9,12 +9,12 @@ the handler and turns every failure into the provider's own error response.
 from __future__ import annotations
 
 import asyncio
-import logging
-import math
-import threading
 import dataclasses
+import heapq
 import json
+import logging
 import re
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, AsyncIterator, BinaryIO, Iterable
@@ -124,11 +124,13 @@ class Emulator:
         self.limiter = RateLimiter(engine.rate_windows)
         self.scheduler = Scheduler()
         self.scheduler.rebuild(engine.jobs.values())
-        self._next_file_expiry = min(
-            (r.expires_at for r in engine.files.values() if r.expires_at is not None), default=math.inf)
+        # (expires_at, file id), earliest first: forgetting expired records costs what expires
+        self._file_expiries = [(r.expires_at, r.id) for r in engine.files.values() if r.expires_at is not None]
+        heapq.heapify(self._file_expiries)
         if backend is not None:
             store.bind("backend", backend.state)
             self.backend = backend
+            backend.on_bound()
 
     def _write_through(self) -> None:
         """After a wholesale change (reset, restore): the sink gets the whole state."""
@@ -289,7 +291,8 @@ class Emulator:
         heap = self.scheduler.heap
         if heap and heap[0][0] <= now:
             self._settle_jobs(now)
-        if now >= self._next_file_expiry:
+        expiries = self._file_expiries
+        if expiries and expiries[0][0] <= now:
             self._forget_expired_files(now)
         self.backend.tick(now)
 
@@ -365,8 +368,8 @@ class Emulator:
     def _add_file(self, record: FileRecord) -> FileRecord:
         with self.lock:
             self.state.files[record.id] = record
-            if record.expires_at is not None and record.expires_at < self._next_file_expiry:
-                self._next_file_expiry = record.expires_at
+            if record.expires_at is not None:
+                heapq.heappush(self._file_expiries, (record.expires_at, record.id))
         return record
 
     def expire_file(self, file_id: str, at: float | None) -> None:
@@ -376,17 +379,18 @@ class Emulator:
             if record is not None:
                 self.state.files.touch(file_id)
                 record.expires_at = at
-                if at is not None and at < self._next_file_expiry:
-                    self._next_file_expiry = at
+                if at is not None:
+                    heapq.heappush(self._file_expiries, (at, file_id))
 
     def _forget_expired_files(self, now: float) -> None:
-        """Drops records whose time is over (their URLs already answer 404); scans only when
-        the earliest expiry has passed, so the per-request cost is one comparison."""
-        files = self.state.files
-        for file_id in [i for i, r in files.items() if r.expires_at is not None and r.expires_at <= now]:
-            del files[file_id]
-        self._next_file_expiry = min((r.expires_at for r in files.values() if r.expires_at is not None),
-                                     default=math.inf)
+        """Drops records whose time is over (their URLs already answer 404). An entry whose
+        record has gone or changed its expiry since is skipped."""
+        files, expiries = self.state.files, self._file_expiries
+        while expiries and expiries[0][0] <= now:
+            at, file_id = heapq.heappop(expiries)
+            record = files.get(file_id)
+            if record is not None and record.expires_at is not None and record.expires_at <= now:
+                del files[file_id]
 
     def file_bytes(self, record: FileRecord) -> bytes:
         if record.sha256 is not None:

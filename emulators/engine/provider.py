@@ -55,6 +55,11 @@ class Backend(ABC):
     def seed(cls, emulator: Emulator, fixtures: Path) -> Backend:
         ...
 
+    def on_bound(self) -> None:
+        """Called once the state's tables are bound to the store (after a seed, a restore or a
+        load): the place to declare indexes (`self.state.<table>.index(...)`) and rebuild
+        anything else derived from the state."""
+
     # -- control API -------------------------------------------------------------------
     @abstractmethod
     def account_view(self, token: str) -> dict[str, Any] | None:

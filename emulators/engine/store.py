@@ -52,10 +52,38 @@ class Sink(Protocol):
     def write(self, rows: list[Row]) -> None: ...
 
 
+class Index:
+    """The keys of a table's records grouped by a field of theirs (an owner, a task number), in
+    insertion order, kept as records come and go (rollbacks and restores included). What a
+    request looks up is indexed, so that no request's cost grows with the records stored. The
+    grouping field must not change in place."""
+
+    __slots__ = ("by", "groups")
+
+    def __init__(self, by: Callable[[Any], Any]) -> None:
+        self.by = by
+        self.groups: dict[Any, dict[Any, None]] = {}  # group -> ordered set of record keys
+
+    def get(self, group: Any) -> dict[Any, None]:
+        """The record keys of `group`, oldest first (iterate `reversed()` for newest first)."""
+        return self.groups.get(group) or {}
+
+    def _add(self, key: Any, record: Any) -> None:
+        self.groups.setdefault(self.by(record), {})[key] = None
+
+    def _remove(self, key: Any, record: Any) -> None:
+        group = self.by(record)
+        keys = self.groups.get(group)
+        if keys is not None:
+            keys.pop(key, None)
+            if not keys:
+                del self.groups[group]
+
+
 class Table(dict):  # type: ignore[type-arg]
     """A dict of records whose writes go through the store. Reads are plain dict reads."""
 
-    __slots__ = ("name", "store", "codec", "restore")
+    __slots__ = ("name", "store", "codec", "restore", "indexes")
 
     def __init__(self, name: str, store: Store, value_codec: Codec, restore: Callable[[Any, Any], None] | None,
                  items: Any = ()) -> None:
@@ -64,22 +92,45 @@ class Table(dict):  # type: ignore[type-arg]
         self.store = store
         self.codec = value_codec
         self.restore = restore  # copies a loaded record's fields into the live one (identity kept)
+        self.indexes: list[Index] = []
+
+    def index(self, by: Callable[[Any], Any]) -> Index:
+        """A new index of this table's records by `by(record)`, built from what is there now."""
+        index = Index(by)
+        for key, record in dict.items(self):
+            index._add(key, record)
+        self.indexes.append(index)
+        return index
 
     def __setitem__(self, key: Any, value: Any) -> None:
         self.store.changing(self, key)
+        if self.indexes:
+            self._unindex(key)
+            for index in self.indexes:
+                index._add(key, value)
         dict.__setitem__(self, key, value)
 
     def __delitem__(self, key: Any) -> None:
         self.store.changing(self, key)
+        if self.indexes:
+            self._unindex(key)
         dict.__delitem__(self, key)
 
     def pop(self, key: Any, *default: Any) -> Any:
         if key in self:
             self.store.changing(self, key)
+            if self.indexes:
+                self._unindex(key)
             return dict.pop(self, key)
         if default:
             return default[0]
         raise KeyError(key)
+
+    def _unindex(self, key: Any) -> None:
+        old = dict.get(self, key, ABSENT)
+        if old is not ABSENT:
+            for index in self.indexes:
+                index._remove(key, old)
 
     def setdefault(self, key: Any, default: Any = None) -> Any:
         if key not in self:
@@ -110,6 +161,8 @@ class Table(dict):  # type: ignore[type-arg]
         return ABSENT if value is ABSENT else self.codec.dump(value)
 
     def undo(self, key: Any, live: Any, before: Any) -> None:
+        if self.indexes:
+            self._unindex(key)
         if before is ABSENT:
             dict.pop(self, key, None)
             return
@@ -118,6 +171,8 @@ class Table(dict):  # type: ignore[type-arg]
             self.restore(live, restored)
             restored = live
         dict.__setitem__(self, key, restored)
+        for index in self.indexes:
+            index._add(key, restored)
 
 
 class Fields:

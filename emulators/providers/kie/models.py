@@ -9,6 +9,7 @@ generating -> success | fail on the emulated clock; their result files are engin
 from __future__ import annotations
 
 import hashlib
+import heapq
 import json
 import secrets
 import weakref
@@ -176,7 +177,8 @@ class KieBackend(Backend):
         super().__init__(emulator, state)
         _upgrade(state)
         self.catalog = Catalog(state.catalog)
-        self._next_expiry: float | None = None  # earliest upload expiry; None: scan on next tick
+        # (when, "upload" | "issued", key), earliest first: what `tick` forgets, costing what expires
+        self._expiries: list[tuple[float, str, str]] = []
 
     # -- seeding -----------------------------------------------------------------------------------
     @classmethod
@@ -346,11 +348,24 @@ class KieBackend(Backend):
                 head = fh.read(HEAD_SIZE)
         return MediaFacts(url, record.name, sniff(head), record.size, None, None, None)
 
+    def on_bound(self) -> None:
+        files = self.emulator.state.files
+        expiries = [(record.expires_at, "upload", key) for key, upload in self.state.uploads.items()
+                    if (record := files.get(upload.fileId)) is not None and record.expires_at is not None]
+        memory = self._memory()
+        expiries += [(entry.expiresAt + memory, "issued", file_id) for file_id, entry in self.state.issued.items()
+                     if entry.kind != "result" and entry.expiresAt is not None]
+        heapq.heapify(expiries)
+        self._expiries = expiries
+
+    def _memory(self) -> float:
+        """How long an expired upload or link is still told apart from a foreign URL."""
+        return float(self.state.settings["retention"]["remember_expired_seconds"])
+
     def _issue(self, record: FileRecord, owner: str, kind: str) -> None:
         self.state.issued[record.id] = Issued(owner=owner, kind=kind, expiresAt=record.expires_at)
-        if kind != "result" and record.expires_at is not None and self._next_expiry is not None:
-            memory = float(self.state.settings["retention"]["remember_expired_seconds"])
-            self._next_expiry = min(self._next_expiry, record.expires_at + memory)
+        if kind != "result" and record.expires_at is not None:
+            heapq.heappush(self._expiries, (record.expires_at + self._memory(), "issued", record.id))
 
     def own_file(self, account: Account, url: str, now: float) -> FileRecord | None:
         """The caller's own file behind `url`; None when the URL is not one the emulator serves;
@@ -529,8 +544,7 @@ class KieBackend(Backend):
                             size=size, uploadedAt=now)
             self.state.uploads[key] = upload
             self._issue(record, account.token, "upload")
-            if self._next_expiry is not None:
-                self._next_expiry = min(self._next_expiry, expires)
+            heapq.heappush(self._expiries, (expires, "upload", key))
         return upload
 
     def upload_view(self, account: Account, upload: Upload, download_url: str, uploaded_at: str) -> dict[str, Any]:
@@ -540,30 +554,25 @@ class KieBackend(Backend):
 
     def tick(self, now: float) -> None:
         """Forgets uploads whose 3 days are over (their files stop being served on their own),
-        and, 30 days later, that their URLs were ever handed out. Scans only when the earliest
-        expiry has passed, so requests stay cheap."""
-        if self._next_expiry is not None and now < self._next_expiry:
+        and, 30 days later, that their URLs were ever handed out. A heap of expiry times: a
+        request pays for what expires, never for what is stored."""
+        expiries = self._expiries
+        if not expiries or expiries[0][0] > now:
             return
-        uploads = self.state.uploads
-        files = self.emulator.state.files
-        next_expiry = float("inf")
-        for key in list(uploads):
-            record = files.get(uploads[key].fileId)
-            expires = record.expires_at if record is not None and record.expires_at is not None else None
-            if record is None or (expires is not None and expires <= now):
-                files.pop(uploads.pop(key).fileId, None)
-            elif expires is not None:
-                next_expiry = min(next_expiry, expires)
-        memory = float(self.state.settings["retention"]["remember_expired_seconds"])
-        issued = self.state.issued
-        for file_id in list(issued):
-            entry = issued[file_id]
-            if entry.kind != "result" and entry.expiresAt is not None:
-                if entry.expiresAt + memory <= now:
-                    del issued[file_id]
-                else:
-                    next_expiry = min(next_expiry, entry.expiresAt + memory)
-        self._next_expiry = next_expiry
+        uploads, issued, files = self.state.uploads, self.state.issued, self.emulator.state.files
+        while expiries and expiries[0][0] <= now:
+            _, what, key = heapq.heappop(expiries)
+            if what == "upload":
+                upload = uploads.get(key)
+                record = files.get(upload.fileId) if upload is not None else None
+                if upload is not None and (record is None or (record.expires_at is not None
+                                                              and record.expires_at <= now)):
+                    files.pop(uploads.pop(key).fileId, None)
+            else:
+                entry = issued.get(key)
+                if entry is not None and entry.kind != "result" and entry.expiresAt is not None \
+                        and entry.expiresAt + self._memory() <= now:
+                    del issued[key]
 
 
 def _upgrade(state: KieState) -> None:

@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import yaml
 
@@ -265,6 +265,7 @@ class KreadoBackend(Backend):
         self.language_ids = {d["languageId"] for lang in state.languages for d in lang["languageDetails"]}
         self.voice_index = {(v.voiceId, v.voiceSource): v for v in state.voices}
         self.emotion_ids = {e.id for e in state.emotions}
+        self._pending: dict[tuple[str, str], list[str]] = {}  # see on_bound
 
     # -- seeding ----------------------------------------------------------------------------------
     @classmethod
@@ -439,10 +440,29 @@ class KreadoBackend(Backend):
         job = self.emulator.job(job_id)
         return job.entered_at(RUNNING) if job is not None else None
 
+    def on_bound(self) -> None:
+        self._videos_of = self.state.videos.index(lambda t: t.owner)
+        self._video_of_task = self.state.videos.index(lambda t: t.taskId)
+        # Tasks that may still be queued, per (token, kind): a queue is bounded by its cap, so
+        # counting it never walks every task stored. Finished ones drop out as they are seen.
+        self._pending = {}
+        for kind, table in (("video", self.state.videos), ("subtitle", self.state.subtitles)):
+            for job_id, task in table.items():
+                job = self.emulator.job(task.jobId)
+                if job is not None and not job.settled:
+                    self._pending.setdefault((task.owner, kind), []).append(job_id)
+
     def queued(self, token: str, kind: str, now: float) -> int:
         items = self.state.videos if kind == "video" else self.state.subtitles
-        return sum(1 for t in items.values()
-                   if t.owner == token and self.status(t.jobId, now) in (WAITING, RUNNING))
+        pending = self._pending.get((token, kind))
+        if not pending:
+            return 0
+        pending[:] = [job_id for job_id in pending
+                      if job_id in items and self.status(items[job_id].jobId, now) in (WAITING, RUNNING)]
+        return len(pending)
+
+    def _queue(self, token: str, kind: str, job_id: str) -> None:
+        self._pending.setdefault((token, kind), []).append(job_id)
 
     def _new_job(self, kind: JobKind, job_id: str, owner: str, durations: list[float], inputs: Any) -> Job:
         job = self.emulator.create_job(kind, job_id, owner, durations, carries_fail_marker(inputs))
@@ -583,6 +603,7 @@ class KreadoBackend(Backend):
                          charge=charge)
         st.nextTaskId += 1
         st.videos[job.id] = task
+        self._queue(account.token, "video", job.id)
         return task
 
     def video_by_job(self, token: str, job_id: str) -> VideoTask:
@@ -592,16 +613,21 @@ class KreadoBackend(Backend):
         return task
 
     def video_by_task(self, token: str, task_id: int) -> VideoTask:
-        for task in self.state.videos.values():
-            if task.taskId == task_id and task.owner == token:
+        for job_id in self._video_of_task.get(task_id):
+            task = self.state.videos[job_id]
+            if task.owner == token:
                 return task
         raise KreadoError("10009")
 
-    def list_videos(self, token: str, now: float, status: int | None) -> list[VideoTask]:
-        tasks = [t for t in self.state.videos.values() if t.owner == token
-                 and (status is None or self.status(t.jobId, now) == status)]
-        tasks.sort(key=lambda t: (t.createdAt, t.taskId), reverse=True)
-        return tasks
+    def list_videos(self, token: str, now: float, status: int | None) -> tuple[int, Iterator[VideoTask]]:
+        """(how many, the caller's tasks newest first): lazily, so that a page costs its size
+        and not the number of tasks stored (a status filter has to look at each task)."""
+        videos = self.state.videos
+        mine = self._videos_of.get(token)
+        if status is None:
+            return len(mine), (videos[job_id] for job_id in reversed(mine))
+        matching = [videos[job_id] for job_id in reversed(mine) if self.status(videos[job_id].jobId, now) == status]
+        return len(matching), iter(matching)
 
     # -- text to speech ------------------------------------------------------------------------------
     def tts(self, account: Account, now: float, *, language_id: str, content: str, voice: Voice) -> SpeechAudio:
@@ -670,6 +696,7 @@ class KreadoBackend(Backend):
                             taskName=task_name, duration=seconds, targetFile=target.id, createdAt=now,
                             charge=charge)
         st.subtitles[job.id] = task
+        self._queue(account.token, "subtitle", job.id)
         return task
 
     def subtitle(self, token: str, job_id: str) -> SubtitleTask:

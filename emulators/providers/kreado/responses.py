@@ -1,10 +1,11 @@
 """KreadoAI V3 handlers: parse the request, call the backend, serialize the answer."""
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import re
-from typing import Any
+from typing import Any, Iterator
 
 from starlette.responses import Response
 
@@ -227,6 +228,14 @@ def paged(items: list[Any], index: int, size: int, render: Any) -> dict[str, Any
             "data": [render(i) for i in items[start:start + size]]}
 
 
+def paged_lazily(total: int, items: Iterator[Any], index: int, size: int, render: Any) -> dict[str, Any]:
+    """`paged` over an iterator of `total` items: only the page is rendered."""
+    start = (index - 1) * size
+    return {"pageIndex": index, "pageSize": size, "totalCount": total,
+            "totalPages": math.ceil(total / size) if total else 0,
+            "data": [render(i) for i in itertools.islice(items, start, start + size)]}
+
+
 async def _judge(call: Call, url: str, kind: str) -> m.Media:
     return await m.judge(call.emulator, url, kind)
 
@@ -425,8 +434,8 @@ async def video_list(call: Call) -> Response:
     data = await _body(call)
     status = opt_int(data, "status", choices=STATUSES)
     index, size = _page(data, call)
-    tasks = _backend(call).list_videos(call.token or "", call.now, status)
-    return ok(paged(tasks, index, size, lambda t: video_json(call, t)))
+    total, tasks = _backend(call).list_videos(call.token or "", call.now, status)
+    return ok(paged_lazily(total, tasks, index, size, lambda t: video_json(call, t)))
 
 
 async def video_detail(call: Call) -> Response:

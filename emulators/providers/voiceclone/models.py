@@ -132,6 +132,9 @@ class VoiceCloneBackend(Backend):
                 usageCount=spec["usageCount"], createdAt=created)
         return backend
 
+    def on_bound(self) -> None:
+        self._voices_of = self.state.voices.index(lambda v: v.owner)  # None: the SYSTEM voices
+
     # -- accounts ----------------------------------------------------------------------------------
     def account(self, token: str, now: float) -> Account | None:
         account = self.state.accounts.get(token)
@@ -236,7 +239,7 @@ class VoiceCloneBackend(Backend):
         if description is not None and len(description) > limits["description_max_chars"]:
             raise InvalidParameters(
                 f"Description must be at most {limits['description_max_chars']} characters")
-        owned = sum(1 for v in self.state.voices.values() if v.owner == account.token)
+        owned = len(self._voices_of.get(account.token))
         title = title or f"Voice Clone {owned + 1}"
         voice_id = new_id()
         fail = carries_fail_marker(title, description, cover_image, tags, filename)
@@ -255,9 +258,9 @@ class VoiceCloneBackend(Backend):
 
     def list_voices(self, account: Account, now: float, page: int, limit: int, status: str | None,
                     vtype: str | None, sort_by: str, order: str) -> tuple[list[Voice], int]:
-        token = account.token
-        visible = [v for v in self.state.voices.values()
-                   if v.owner == token or (v.type == "SYSTEM" and v.isPublic)]
+        voices = self.state.voices
+        visible = [voices[i] for i in self._voices_of.get(account.token)]
+        visible += [v for v in (voices[i] for i in self._voices_of.get(None)) if v.type == "SYSTEM" and v.isPublic]
         if status is not None:
             visible = [v for v in visible if self.voice_status(v, now) == status]
         if vtype is not None:
