@@ -14,14 +14,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import yaml
 
 from emulators.engine.clock import iso, parse_iso
 from emulators.engine import values
+from emulators.engine import fixtures as fixture_file
 from emulators.engine.store import StateRoot
 from emulators.engine.provider import Backend
 
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when present: seeding is 5x faster
 UNKNOWN_WAIT = 1.0  # s: the guessed rest of an in-flight POST whose processing has not started
 MIN_WAIT = 0.05  # s: never invite an immediate retry
 ENDPOINTS = ("chat_completions", "audio_transcriptions", "documents_anonymize",
@@ -136,7 +135,7 @@ class KaiBackend(Backend):
     @classmethod
     def seed(cls, emulator: Any, fixtures: Path) -> KaiBackend:
         def load(name: str) -> Any:
-            return yaml.load((fixtures / name).read_text(), Loader=_LOADER)
+            return fixture_file.load(fixtures / name)
 
         models = [Model(**m) for m in load("models.yaml")["models"]]
         chat = load("chat.yaml")

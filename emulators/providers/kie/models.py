@@ -18,13 +18,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-import yaml
 
 from emulators.engine import values
 from emulators.engine.files import FileRecord
 from emulators.engine.jobs import FAIL_MARKER, Job, JobKind, carries_fail_marker
 from emulators.engine.ledger import Wallet
 from emulators.engine.outbound import OutboundPolicy
+from emulators.engine import fixtures as fixture_file
 from emulators.engine.store import StateRoot
 from emulators.engine.provider import Backend
 from emulators.media.probe import probe
@@ -183,10 +183,10 @@ class KieBackend(Backend):
     # -- seeding -----------------------------------------------------------------------------------
     @classmethod
     def seed(cls, emulator: Any, fixtures: Path) -> KieBackend:
-        settings = yaml.safe_load((fixtures / "settings.yaml").read_text())
-        catalog = yaml.safe_load((fixtures / "models.yaml").read_text())
+        settings = fixture_file.load(fixtures / "settings.yaml")
+        catalog = fixture_file.load(fixtures / "models.yaml")
         backend = cls(emulator, KieState(settings=settings, catalog=catalog))
-        for token, spec in yaml.safe_load((fixtures / "accounts.yaml").read_text())["accounts"].items():
+        for token, spec in fixture_file.load(fixtures / "accounts.yaml")["accounts"].items():
             backend.put_account(token, spec)
         return backend
 

@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 
 from emulators.engine import values
 from emulators.engine.jobs import Job, JobKind, carries_fail_marker
 from emulators.engine.ledger import InsufficientFunds, Wallet
+from emulators.engine import fixtures as fixture_file
 from emulators.engine.store import StateRoot
 from emulators.engine.provider import Backend, PriceSettings
 from emulators.engine.render import speech_of
@@ -96,14 +96,14 @@ class KittaBackend(Backend):
     # -- seeding ---------------------------------------------------------------------------------
     @classmethod
     def seed(cls, emulator: Any, fixtures: Path) -> KittaBackend:
-        raw = yaml.safe_load((fixtures / "settings.yaml").read_text())
+        raw = fixture_file.load(fixtures / "settings.yaml")
         settings = PriceSettings(prices={k: float(v) for k, v in raw["prices"].items()},
                             limits={k: int(v) for k, v in raw["limits"].items()},
                             timings={k: float(v) for k, v in raw["timings"].items()})
         backend = cls(emulator, KittaState(settings=settings))
-        for token, spec in yaml.safe_load((fixtures / "accounts.yaml").read_text())["accounts"].items():
+        for token, spec in fixture_file.load(fixtures / "accounts.yaml")["accounts"].items():
             backend.put_account(token, spec)
-        for spec in yaml.safe_load((fixtures / "voices.yaml").read_text())["voices"]:
+        for spec in fixture_file.load(fixtures / "voices.yaml")["voices"]:
             backend.state.voices[spec["id"]] = VoiceModel(
                 id=spec["id"], owner=None, title=spec["title"], description=spec.get("description"),
                 visibility="public", created_at=0.0)

@@ -13,12 +13,12 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
-import yaml
 
 from emulators.engine import values
 from emulators.engine.clock import time_in_range
 from emulators.engine.jobs import Job, JobKind, carries_fail_marker
 from emulators.engine.ledger import InsufficientFunds, Wallet
+from emulators.engine import fixtures as fixture_file
 from emulators.engine.store import StateRoot
 from emulators.engine.provider import Backend
 from emulators.engine.render import speech_of
@@ -271,7 +271,7 @@ class KreadoBackend(Backend):
     @classmethod
     def seed(cls, emulator: Any, fixtures: Path) -> KreadoBackend:
         def load(name: str) -> Any:
-            return yaml.safe_load((fixtures / name).read_text(encoding="utf-8"))
+            return fixture_file.load(fixtures / name)
 
         state = KreadoState(settings=Settings(**load("settings.yaml")))
         gen = emulator.add_generated

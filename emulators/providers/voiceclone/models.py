@@ -12,12 +12,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 
 from emulators.engine.clock import iso, parse_iso, start_of_next_month
 from emulators.engine import values
 from emulators.engine.jobs import Job, JobKind, carries_fail_marker
 from emulators.engine.ledger import Wallet
+from emulators.engine import fixtures as fixture_file
 from emulators.engine.store import StateRoot
 from emulators.engine.provider import Backend, PriceSettings
 from emulators.media.audio import speech_duration
@@ -114,12 +114,12 @@ class VoiceCloneBackend(Backend):
     # -- seeding ---------------------------------------------------------------------------------
     @classmethod
     def seed(cls, emulator: Any, fixtures: Path) -> VoiceCloneBackend:
-        settings = yaml.safe_load((fixtures / "settings.yaml").read_text())
+        settings = fixture_file.load(fixtures / "settings.yaml")
         state = VoiceCloneState(settings=PriceSettings(**settings))
         backend = cls(emulator, state)
-        for token, spec in yaml.safe_load((fixtures / "accounts.yaml").read_text())["accounts"].items():
+        for token, spec in fixture_file.load(fixtures / "accounts.yaml")["accounts"].items():
             backend.put_account(token, spec)
-        for spec in yaml.safe_load((fixtures / "voices.yaml").read_text())["voices"]:
+        for spec in fixture_file.load(fixtures / "voices.yaml")["voices"]:
             created = parse_iso(spec["createdAt"])
             audio = emulator.add_generated(
                 {"kind": "speech", "text": spec["sample"], "format": "mp3", "voice": spec["id"]}, "mp3",
