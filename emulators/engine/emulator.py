@@ -29,7 +29,7 @@ from emulators.engine.accesslog import AccessLogLayer
 from emulators.engine.clock import Clock
 from emulators.engine.errors import ProviderError
 from emulators.engine.faults import FaultTable
-from emulators.engine.files import BlobStore, FileRecord, content_type_for, new_file_id
+from emulators.engine.files import BlobStore, FileRecord, content_type_for, new_file_id, recipe_text
 from emulators.engine.http import Call, Endpoint
 from emulators.engine.jobs import Job, JobKind, Scheduler
 from emulators.engine.journal import Journal
@@ -363,7 +363,7 @@ class Emulator:
         """Publishes a file made from `recipe` (see render.py) on its first download."""
         return self._add_file(FileRecord(
             id=file_id or new_file_id(ext), content_type=content_type or content_type_for(ext),
-            created_at=self.clock.now(), owner=owner, recipe=recipe, expires_at=expires_at))
+            created_at=self.clock.now(), owner=owner, recipe_json=recipe_text(recipe), expires_at=expires_at))
 
     def _add_file(self, record: FileRecord) -> FileRecord:
         with self.lock:
@@ -395,8 +395,9 @@ class Emulator:
     def file_bytes(self, record: FileRecord) -> bytes:
         if record.sha256 is not None:
             return self.blobs.read(record.sha256)
-        assert record.recipe is not None
-        return render(record.recipe)
+        recipe = record.recipe
+        assert recipe is not None
+        return render(recipe)
 
     @staticmethod
     def file_url(base_url: str, record: FileRecord) -> str:
@@ -572,9 +573,13 @@ def check_files(records: Iterable[FileRecord]) -> None:
             raise ValueError(f"file id {record.id!r} is not a file id")
         if record.sha256 is not None and not _DIGEST.fullmatch(record.sha256):
             raise ValueError(f"file {record.id}: sha256 must be 64 lowercase hex digits")
-        if (record.sha256 is None) == (record.recipe is None):
-            raise ValueError(f"file {record.id}: exactly one of sha256 and recipe")
-        if record.recipe is not None and record.recipe.get("kind") not in RECIPE_KINDS:
+        if (record.sha256 is None) == (record.recipe_json is None):
+            raise ValueError(f"file {record.id}: exactly one of sha256 and recipe_json")
+        try:
+            recipe = record.recipe
+        except ValueError:
+            raise ValueError(f"file {record.id}: recipe_json is not JSON") from None
+        if recipe is not None and (not isinstance(recipe, dict) or recipe.get("kind") not in RECIPE_KINDS):
             raise ValueError(f"file {record.id}: unknown recipe kind")
 
 

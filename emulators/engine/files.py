@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import atexit
 import hashlib
+import json
 import os
 import secrets
 import shutil
@@ -29,8 +30,19 @@ class FileRecord:
     name: str | None = None  # the uploader's file name, if any
     size: int | None = None
     sha256: str | None = None  # stored bytes (uploads)
-    recipe: dict[str, Any] | None = None  # generated content: {"kind": "speech", ...}
+    # Generated content, as compact JSON text ('{"kind":"speech",...}'): a string costs a third
+    # of the dict it holds, and there is one per job result.
+    recipe_json: str | None = None
     expires_at: float | None = None
+
+    @property
+    def recipe(self) -> dict[str, Any] | None:
+        """The recipe of generated content (a fresh dict), None for uploaded bytes."""
+        return None if self.recipe_json is None else json.loads(self.recipe_json)
+
+
+def recipe_text(recipe: dict[str, Any]) -> str:
+    return json.dumps(recipe, ensure_ascii=False, separators=(",", ":"))
 
 
 Renderer = Callable[[dict[str, Any]], bytes]

@@ -330,8 +330,8 @@ class KieBackend(Backend):
         record = self._live_record(file_id, now)
         if record is None:
             return Gone(url) if file_id in self.state.issued else None
-        if record.recipe is not None:
-            recipe = record.recipe
+        recipe = record.recipe
+        if recipe is not None:
             kind = recipe.get("kind")
             return MediaFacts(url, record.name, "mp3" if kind == "speech" else recipe.get("format"),
                               record.size, recipe.get("width"), recipe.get("height"),

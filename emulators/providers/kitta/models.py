@@ -215,8 +215,9 @@ class KittaBackend(Backend):
         if record is None:
             return None
         seconds = self.state.media_seconds.get(record.id)
-        if seconds is None and record.recipe and record.recipe.get("kind") == "speech":
-            seconds = speech_duration(record.recipe["text"])
+        recipe = record.recipe
+        if seconds is None and recipe and recipe.get("kind") == "speech":
+            seconds = speech_duration(recipe["text"])
         return seconds
 
     def lip_sync_price(self, seconds: float) -> int:
