@@ -41,7 +41,8 @@ from emulators.engine.render import RECIPE_KINDS, render
 from emulators.engine.routing import Router
 from emulators.engine.serde import from_json, to_json
 from emulators.engine.stall import BodyStalled, stall_guarded
-from emulators.engine.store import ABSENT, AuditError, SnapshotCursor, Sink, StateRoot, Store, Table, Unit
+from emulators.engine.store import (ABSENT, AuditError, SnapshotCursor, Sink, StateRoot, Store, Table, Unit,
+                                    current_unit)
 
 log = logging.getLogger("emulators")
 
@@ -245,10 +246,19 @@ class Emulator:
     # -- jobs ----------------------------------------------------------------------------------
     def create_job(self, kind: JobKind, job_id: str, owner: str, durations: list[float],
                    fail: bool) -> Job:
-        job = kind.new_job(job_id, owner, self.clock.now(), durations, fail)
+        job = kind.new_job(job_id, owner, self._now(), durations, fail)
         self.state.jobs[job_id] = job
         self.scheduler.add(job)
         return job
+
+    def _now(self) -> float:
+        """The time of the request being answered (one clock reading for every record it
+        makes: consistent times, and one float object shared instead of one per record), or
+        the clock's time outside a request."""
+        unit = current_unit()
+        if unit is not None and unit.now is not None and unit.store is self.store:
+            return unit.now
+        return self.clock.now()
 
     def job(self, job_id: str) -> Job | None:
         return self.state.jobs.get(job_id)
@@ -316,7 +326,7 @@ class Emulator:
         with self.lock:
             self.backend.touch_account(token)
             parts = wallet.charge(amount)
-            self._book(LedgerEntry(self.clock.now(), token, "charge", amount, parts, ref))
+            self._book(LedgerEntry(self._now(), token, "charge", amount, parts, ref))
             return parts
 
     def refund(self, token: str, wallet: Wallet, parts: dict[str, int], ref: str) -> None:
@@ -324,7 +334,7 @@ class Emulator:
             self.backend.touch_account(token)
             wallet.refund(parts)
             amount = sum(parts.values())
-            self._book(LedgerEntry(self.clock.now(), token, "refund", amount, parts, ref))
+            self._book(LedgerEntry(self._now(), token, "refund", amount, parts, ref))
 
     def recharge(self, token: str, wallet: Wallet, ref: str) -> dict[str, int]:
         """Takes back exactly what the latest refund of `ref` returned (a refunded job forced
@@ -334,7 +344,7 @@ class Emulator:
             parts = dict(refunds[-1].parts) if refunds else {}
             self.backend.touch_account(token)
             wallet.take(parts)
-            self._book(LedgerEntry(self.clock.now(), token, "charge", sum(parts.values()), parts, ref))
+            self._book(LedgerEntry(self._now(), token, "charge", sum(parts.values()), parts, ref))
             return parts
 
     def _book(self, entry: LedgerEntry) -> None:
@@ -354,7 +364,7 @@ class Emulator:
         """Publishes a stored blob at a file URL."""
         return self._add_file(FileRecord(
             id=file_id or new_file_id(ext), content_type=content_type or content_type_for(ext),
-            created_at=self.clock.now(), owner=owner, name=name, size=size, sha256=blob,
+            created_at=self._now(), owner=owner, name=name, size=size, sha256=blob,
             expires_at=expires_at))
 
     def add_generated(self, recipe: dict[str, Any], ext: str, *, owner: str | None = None,
@@ -363,7 +373,7 @@ class Emulator:
         """Publishes a file made from `recipe` (see render.py) on its first download."""
         return self._add_file(FileRecord(
             id=file_id or new_file_id(ext), content_type=content_type or content_type_for(ext),
-            created_at=self.clock.now(), owner=owner, recipe_json=recipe_text(recipe), expires_at=expires_at))
+            created_at=self._now(), owner=owner, recipe_json=recipe_text(recipe), expires_at=expires_at))
 
     def _add_file(self, record: FileRecord) -> FileRecord:
         with self.lock:
@@ -450,6 +460,8 @@ class Emulator:
         call = Call(Request(scope, receive), self, endpoint, params, now)
         store = self.store
         unit = store.begin()
+        if unit.now is None:
+            unit.now = now
         mark = -1  # the savepoint before the handler: its writes are what a failure undoes
         admitted = False
         try:

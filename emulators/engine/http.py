@@ -176,14 +176,26 @@ def has_body(scope: Scope) -> bool:
     return False
 
 
+_NAMES: dict[str, bytes] = {}  # header name -> its lower-case bytes (a handful of names, on every request)
+
+
+def _name(key: str) -> bytes:
+    name = _NAMES.get(key)
+    if name is None:
+        name = _NAMES[key] = key.lower().encode("latin-1")
+    return name
+
+
 def add_headers(response: Response, headers: dict[str, str]) -> None:
     """Sets headers, replacing same-named ones (cheaper than MutableHeaders, key by key)."""
-    new = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
-    names = {k for k, _ in new}
     raw = response.raw_headers
-    if any(k in names for k, _ in raw):
-        raw[:] = [(k, v) for k, v in raw if k not in names]
-    raw.extend(new)
+    for key, value in headers.items():
+        name = _name(key)
+        for i, (existing, _) in enumerate(raw):
+            if existing == name:
+                del raw[i]
+                break
+        raw.append((name, value.encode("latin-1")))
 
 
 JSON = JSONResponse  # compact separators, non-ASCII kept: what the providers send

@@ -210,7 +210,8 @@ class StateRoot:
 class Unit:
     """The writes of one request (or one control call, one tick): before-images in order."""
 
-    __slots__ = ("store", "changes", "token", "depth", "log_start", "base", "generation", "thread", "closed")
+    __slots__ = ("store", "changes", "token", "depth", "log_start", "base", "generation", "thread", "closed",
+                 "now")
 
     def __init__(self, store: Store) -> None:
         self.store = store
@@ -225,6 +226,7 @@ class Unit:
         # the unit along: only the thread that opened it, while it is open, may write into it.
         self.thread = threading.get_ident()
         self.closed = False
+        self.now: float | None = None  # the time of the request it belongs to, if any
 
     def live(self) -> bool:
         return not self.closed and self.thread == threading.get_ident()
@@ -244,6 +246,12 @@ class Unit:
 
 
 _current: ContextVar[Unit | None] = ContextVar("emulators_unit", default=None)
+
+
+def current_unit() -> Unit | None:
+    """The unit open in this context and thread, if any."""
+    unit = _current.get()
+    return unit if unit is not None and unit.live() else None
 
 
 class Store:

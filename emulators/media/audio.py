@@ -109,6 +109,14 @@ def _char_ms(ch: str) -> int:
     return _CHAR_MS
 
 
+def filler_text(seconds: float) -> str:
+    """Text whose synthesized speech lasts `seconds` (to within 65 ms): stands in for audio the
+    emulator cannot fetch, so that the copy it serves has the expected length."""
+    letters = max(1, round((seconds * 1000 - _BASE_MS) / _CHAR_MS))
+    syllables = ["la"] * (letters // 2) + (["l"] if letters % 2 else [])
+    return " ".join(syllables)
+
+
 def speech_duration(text: str) -> float:
     """Spoken length of `text` in seconds, deterministic.
 

@@ -8,6 +8,7 @@ rate limit, concurrency, cap); it is "ok" when it answered 2xx, else an error.
 """
 from __future__ import annotations
 
+import json
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -15,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 
-from emulators.engine.clock import iso, parse_iso
+from emulators.engine.clock import start_of_next_month, iso, parse_iso
 from emulators.engine import values
 from emulators.engine import fixtures as fixture_file
 from emulators.engine.store import StateRoot
@@ -97,8 +98,20 @@ class KaiState(StateRoot):
     accounts: dict[str, Account] = field(default_factory=dict)
 
 
+_period: list[Any] = [0.0, 0.0, ""]  # [start, end, "YYYY-MM"] of the month last asked about
+
+
 def period_of(ts: float) -> str:
-    return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%Y-%m")
+    """The billing period ("2026-12") of a time: asked on every request, so the month's bounds
+    are remembered and the calendar consulted only when a time falls outside them."""
+    start, end, text = _period
+    if start <= ts < end:
+        return text  # type: ignore[no-any-return]
+    moment = datetime.fromtimestamp(ts, tz=timezone.utc)
+    first = datetime(moment.year, moment.month, 1, tzinfo=timezone.utc)
+    text = moment.strftime("%Y-%m")
+    _period[:] = [first.timestamp(), start_of_next_month(ts), text]
+    return text
 
 
 def _days_or_iso(value: Any, now: float) -> float | None:
@@ -130,6 +143,7 @@ class KaiBackend(Backend):
         self.pending: dict[str, int] = {}  # admitted POSTs in flight per token (cap reservations)
         self.ends: dict[str, list[float]] = {}  # when each in-flight POST in its processing time ends
         self._models = {m.id: m for m in state.catalog.models}
+        self._model_lists: dict[tuple[str, ...], bytes] = {}
 
     # -- seeding ---------------------------------------------------------------------------------
     @classmethod
@@ -162,6 +176,18 @@ class KaiBackend(Backend):
     # -- catalog -----------------------------------------------------------------------------------
     def model(self, model_id: str) -> Model | None:
         return self._models.get(model_id)
+
+    def model_list_json(self, account: Account) -> bytes:
+        """GET /models for this account, rendered once per distinct list of models (the catalog
+        never changes while the emulator runs; the account's list rarely does)."""
+        key = tuple(account.models)
+        body = self._model_lists.get(key)
+        if body is None:
+            data = [{"id": m.id, "object": "model", "created": m.created, "owned_by": m.owned_by}
+                    for m in self.models_of(account)]
+            body = json.dumps({"object": "list", "data": data}, ensure_ascii=False, separators=(",", ":")).encode()
+            self._model_lists[key] = body
+        return body
 
     def models_of(self, account: Account, kind: str | None = None) -> list[Model]:
         found = [self._models[m] for m in account.models if m in self._models]

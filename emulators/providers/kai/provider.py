@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import secrets
+from typing import Any
 
 from starlette.responses import Response
 
@@ -51,19 +52,11 @@ class KaiProvider(Provider):
         endpoint = call.endpoint
         assert endpoint is not None
         rule = WindowRule("*", account.rate_limit_per_minute, WINDOW_SECONDS)
-        # answers before the rate limit do not count against it; they show its standing
-        call.extra_headers = rate_limit_headers(call.emulator.limiter.peek(call.subject, rule, call.now))
-        if settings_flag(call, "maintenance"):
-            raise error("service_unavailable", "kai is under maintenance. Please try again later.",
-                        headers={"Retry-After": "30"})
-        if endpoint.name != "usage":  # usage answers any known token, so it can tell why
-            refusal = backend.refusal(account, call.now)
-            if refusal is not None:
-                raise error(refusal[0], refusal[1])
-            permission = PERMISSIONS.get(endpoint.name)
-            if permission is not None and permission not in account.enabled_endpoints:
-                raise error("endpoint_not_allowed",
-                            f"This API token's product does not include the {permission} endpoint.")
+        refused = self._refused_before_the_limit(call, account, endpoint.name)
+        if refused is not None:
+            # answers before the rate limit do not count against it; they show its standing
+            call.extra_headers = rate_limit_headers(call.emulator.limiter.peek(call.subject, rule, call.now))
+            raise refused
         decision = call.emulator.limiter.hit(call.subject, rule, call.now)
         call.extra_headers = rate_limit_headers(decision)
         if not decision.allowed:
@@ -86,6 +79,21 @@ class KaiProvider(Provider):
                         headers={**self._units_headers(call), "x-should-retry": "false"})
         backend.begin(account)
         call.request.scope[SCOPE_ADMITTED] = True
+
+    @staticmethod
+    def _refused_before_the_limit(call: Call, account: Any, endpoint: str) -> ProviderError | None:
+        if settings_flag(call, "maintenance"):
+            return error("service_unavailable", "kai is under maintenance. Please try again later.",
+                         headers={"Retry-After": "30"})
+        if endpoint != "usage":  # usage answers any known token, so it can tell why
+            refusal = call.emulator.backend.refusal(account, call.now)
+            if refusal is not None:
+                return error(refusal[0], refusal[1])
+            permission = PERMISSIONS.get(endpoint)
+            if permission is not None and permission not in account.enabled_endpoints:
+                return error("endpoint_not_allowed",
+                             f"This API token's product does not include the {permission} endpoint.")
+        return None
 
     def release(self, call: Call) -> None:
         if call.request.scope.get(SCOPE_ADMITTED):

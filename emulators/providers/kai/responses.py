@@ -56,9 +56,7 @@ def _fail_marker(call: Call, *values: Any) -> None:
 
 # -- GET /api/v1/models -----------------------------------------------------------------------------
 async def list_models(call: Call) -> Response:
-    models = _backend(call).models_of(call.account)
-    return JSON({"object": "list", "data": [
-        {"id": m.id, "object": "model", "created": m.created, "owned_by": m.owned_by} for m in models]})
+    return Response(_backend(call).model_list_json(call.account), media_type="application/json")
 
 
 # -- GET /api/v1/usage ------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from emulators.engine.ledger import InsufficientFunds, Wallet
 from emulators.engine import fixtures as fixture_file
 from emulators.engine.store import StateRoot
 from emulators.engine.provider import Backend, PriceSettings
-from emulators.engine.render import speech_of
+from emulators.engine.render import speech_of, speech_text
 from emulators.media.audio import speech_duration
 
 LIP_SYNC_JOB = JobKind("lipsync", phases=("pending", "processing"), success="completed", failure="failed")
@@ -217,7 +217,7 @@ class KittaBackend(Backend):
         seconds = self.state.media_seconds.get(record.id)
         recipe = record.recipe
         if seconds is None and recipe and recipe.get("kind") == "speech":
-            seconds = speech_duration(recipe["text"])
+            seconds = speech_duration(speech_text(recipe))
         return seconds
 
     def lip_sync_price(self, seconds: float) -> int:

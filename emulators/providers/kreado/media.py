@@ -11,6 +11,7 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
+from emulators.engine.render import speech_text
 from emulators.media.audio import speech_duration
 from emulators.media.probe import probe
 from emulators.providers.kreado.exceptions import KreadoError
@@ -81,7 +82,7 @@ async def judge(emulator: Any, url: str, kind: str) -> Media:
 def _from_recipe(recipe: dict[str, Any]) -> Media:
     kind = recipe.get("kind")
     if kind == "speech":
-        return Media(str(recipe.get("format", "mp3")), None, speech_duration(str(recipe.get("text", ""))), None, None)
+        return Media(str(recipe.get("format", "mp3")), None, speech_duration(speech_text(recipe)), None, None)
     if kind == "video":
         return Media(str(recipe.get("format", "mp4")), None, float(recipe["duration"]),
                      int(recipe.get("width", 640)), int(recipe.get("height", 360)))

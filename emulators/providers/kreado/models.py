@@ -97,14 +97,6 @@ def hms(seconds: float) -> str:
     return f"{s // 3600:02d}:{s % 3600 // 60:02d}:{s % 60:02d}"
 
 
-def filler_text(seconds: float) -> str:
-    """Text whose synthesized speech lasts `seconds` (to within 65 ms): stands in for audio the
-    emulator cannot download, so the copy it serves has the judged duration."""
-    letters = max(1, round((seconds * 1000 - 300) / 65))
-    syllables = ["la"] * (letters // 2) + (["l"] if letters % 2 else [])
-    return " ".join(syllables)
-
-
 def fit(width: int, height: int, max_side: int) -> tuple[int, int]:
     """(w, h) scaled down to `max_side`, aspect kept, even sides (what H.264 wants)."""
     scale = min(1.0, max_side / max(width, height, 1))
@@ -585,7 +577,7 @@ class KreadoBackend(Backend):
         charge = self._charge(account, cents, job_id)
         gen = self.emulator.add_generated
         if audio_file is None:
-            audio_file = gen({"kind": "speech", "text": filler_text(seconds), "format": "mp3", "voice": job_id},
+            audio_file = gen({"kind": "speech", "filler_seconds": seconds, "format": "mp3", "voice": job_id},
                              "mp3", owner=account.token).id
         w, h = fit(width, height, st.settings.render_max_side)
         video = gen({"kind": "video", "duration": round(seconds, 3), "width": w, "height": h, "format": "mp4",
