@@ -557,7 +557,8 @@ class KreadoBackend(Backend):
     # -- video tasks ----------------------------------------------------------------------------------
     def _check_queue(self, account: Account, kind: str, now: float) -> None:
         cap = account.videoQueueLimit if kind == "video" else account.subtitleQueueLimit
-        if self.queued(account.token, kind, now) >= cap:
+        pending = self._pending.get((account.token, kind), ())
+        if len(pending) >= cap and self.queued(account.token, kind, now) >= cap:  # counted only when it may be full
             raise KreadoError("10019")
 
     def audio_by_id(self, token: str, file_id: int) -> SpeechAudio:
