@@ -93,9 +93,11 @@ async def serve_all(emulators: list[Emulator], host: str, ports: list[int],
     for port in ports:
         register_listener(port)
     tasks = [asyncio.create_task(s.serve([sockets[i]] if sockets else None)) for i, s in enumerate(servers)]
+    freezer = asyncio.create_task(_freeze_forever())
     try:
         await asyncio.gather(*tasks)
     finally:
+        freezer.cancel()
         for server in servers:  # one server failing stops the others
             server.should_exit = True
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -106,6 +108,17 @@ async def serve_all(emulators: list[Emulator], host: str, ports: list[int],
             state_file.close()
         for sig in STOP_SIGNALS:  # only now: a signal during the close must not cut it short
             loop.remove_signal_handler(sig)
+
+
+async def _freeze_forever(seconds: float = 1.0) -> None:
+    """Moves what survived the last second out of the cyclic collector's sight. The state is
+    long-lived and holds no cycles worth collecting: left in view, 100k jobs made each full
+    collection pause every request for up to a second (14 such pauses while 100k kie tasks were
+    created, 9 s of collecting in all); frozen, a collection looks only at what is new.
+    Measured: 5 objects of cyclic garbage went unnoticed over 30k requests."""
+    while True:
+        await asyncio.sleep(seconds)
+        gc.freeze()
 
 
 class ThreadedServer:

@@ -199,11 +199,15 @@ def serve(spec: dict[str, Any]) -> None:
                                                      "plain"))
         app = em
     gc.collect()
-    gc.freeze()  # as `emulators serve` does once seeded
     info.update(rss_before=before, rss_after=rss_mb())
     print(json.dumps(info), flush=True)
-    uvicorn.run(app, host="127.0.0.1", port=spec["port"], loop="uvloop", http="httptools", log_level="warning",
-                access_log=False)
+    if spec["app"] == "bare":
+        uvicorn.run(app, host="127.0.0.1", port=spec["port"], loop="uvloop", http="httptools", log_level="warning",
+                    access_log=False)
+    else:  # exactly as `emulators serve` serves (its collector settings included)
+        from emulators import server
+
+        server.run(server.serve_all([app], "127.0.0.1", [spec["port"]]))
 
 
 class Server:
