@@ -7,6 +7,7 @@ given up after the emulator's `body_timeout`.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 from typing import TYPE_CHECKING, Any
@@ -64,6 +65,9 @@ async def handle(emulator: Emulator, scope: Scope, receive: Receive, send: Send)
         with emulator.lock:
             store.commit(unit)
         unit = None
+        saved = store.saved()  # answered once saved (a reset or restore included)
+        if saved is not None:
+            await asyncio.wrap_future(saved)
     except (access.Refused, ControlError) as err:
         status, body = err.status, {"error": err.message}
         headers.update(err.headers)

@@ -1,11 +1,14 @@
 """`--state-file PATH`: every emulator's state in one SQLite database, written through.
 
 Each record of each table of each emulator is one row (`tbl` = "<provider>:<table>", `key`,
-`data` = the record as JSON). A unit of work's dirty set is written in one transaction before
-its response is sent, so a `kill -9` loses nothing that was acknowledged, and the cost of a
-save is the size of the change, never of the whole state. WAL mode with `synchronous=NORMAL`:
-a commit survives the death of the process (not of the machine) without an fsync per request;
-checkpoints run on a thread of their own so that no request waits for one.
+`data` = the record as JSON). A unit of work's dirty set is handed to a writer thread, and its
+response is sent once the writer has committed it (a response that only reads waits for what
+is already queued: nothing is shown that is not saved). So a `kill -9` loses nothing that was
+acknowledged, a save costs the size of the change, never of the whole state, and the event
+loop never waits for SQLite: the writer commits whatever units are queued in one transaction
+(a group commit), which is what keeps a busy emulator's throughput. WAL mode with
+`synchronous=NORMAL`: a commit survives the death of the process (not of the machine) without
+an fsync per request; checkpoints run on a thread of their own.
 
 Uploaded bytes live beside the database in `<PATH>.blobs/`, content-addressed; at start, blobs
 that no record references and unfinished upload fragments are removed.
@@ -13,10 +16,14 @@ that no record references and unfinished upload fragments are removed.
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import threading
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, Iterable, Iterator
+
+import orjson
 
 from emulators.engine.store import ABSENT, Row
 
@@ -38,6 +45,9 @@ _UPSERT = ("INSERT INTO records (tbl, key, data) VALUES (?, ?, ?) "
 _DELETE = "DELETE FROM records WHERE tbl = ? AND key = ?"
 
 
+log = logging.getLogger("emulators")
+
+
 class StateFileError(Exception):
     """The state file cannot be used; the message names it and says what to do (one line)."""
 
@@ -46,10 +56,15 @@ class Database:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.blob_dir = path.with_name(path.name + ".blobs")
-        self._lock = threading.Lock()  # one connection, written by the loop and by callback threads
+        self._lock = threading.Lock()  # the connection: the writer thread's, and startup reads
         self._conn: sqlite3.Connection | None = None
         self._stop = threading.Event()
         self._checkpointer: threading.Thread | None = None
+        # The writer: queued (kind, payload, future) in order; kind "write" (rows) or "replace"
+        self._queue: list[tuple[str, Any, Future[None]]] = []
+        self._queued = threading.Condition()
+        self._writer: threading.Thread | None = None
+        self._tail: Future[None] | None = None  # the last thing queued
 
     # -- opening ---------------------------------------------------------------------------------
     def open(self) -> Database:
@@ -73,6 +88,8 @@ class Database:
         self._checkpointer = threading.Thread(target=self._checkpoint_forever, name="state-checkpoint",
                                               daemon=True)
         self._checkpointer.start()
+        self._writer = threading.Thread(target=self._write_forever, name="state-writer", daemon=True)
+        self._writer.start()
         return self
 
     def _check(self, conn: sqlite3.Connection) -> None:
@@ -95,7 +112,13 @@ class Database:
                 "move it away (or use the release that wrote it) and start afresh")
 
     def close(self) -> None:
+        """Writes what is queued, then closes."""
+        self.flush()
         self._stop.set()
+        with self._queued:
+            self._queued.notify_all()
+        if self._writer is not None:
+            self._writer.join(timeout=30)
         if self._checkpointer is not None:
             self._checkpointer.join(timeout=5)
         with self._lock:
@@ -124,36 +147,76 @@ class Database:
             conn.close()
 
     # -- the sink of a store -----------------------------------------------------------------------
-    def write(self, rows: list[Row]) -> None:
-        """One unit of work's changes, in one transaction."""
-        upserts = [(tbl, _key(key), json.dumps(data)) for tbl, key, data in rows if data is not ABSENT]
-        deletes = [(tbl, _key(key)) for tbl, key, data in rows if data is ABSENT]
-        with self._lock:
-            conn = self._connection()
-            conn.execute("BEGIN")
+    def write(self, rows: list[Row]) -> Future[None]:
+        """Queues one unit of work's changes; the future is done once they are committed."""
+        return self._enqueue("write", rows)
+
+    def replace(self, prefix: str, rows: Iterable[Row]) -> Future[None]:
+        """Queues every record of one emulator at once (after a reset or a restore)."""
+        return self._enqueue("replace", (prefix, list(rows)))
+
+    def pending(self) -> Future[None] | None:
+        """The last queued change while it is not yet committed (a reader waits for it)."""
+        tail = self._tail
+        return tail if tail is not None and not tail.done() else None
+
+    def flush(self, timeout: float | None = None) -> None:
+        """Waits until everything queued so far is committed (raises what the writer raised)."""
+        tail = self._tail
+        if tail is not None:
+            tail.result(timeout)
+
+    def _enqueue(self, kind: str, payload: Any) -> Future[None]:
+        future: Future[None] = Future()
+        with self._queued:
+            if self._writer is None or not self._writer.is_alive():
+                raise RuntimeError("the state file is closed")
+            self._queue.append((kind, payload, future))
+            self._tail = future
+            self._queued.notify()
+        return future
+
+    def _write_forever(self) -> None:
+        """The writer thread: everything queued meanwhile in one transaction (a group commit);
+        each unit's future is done when its transaction is."""
+        while True:
+            with self._queued:
+                while not self._queue and not self._stop.is_set():
+                    self._queued.wait()
+                batch, self._queue = self._queue, []
+            if not batch:
+                return  # stopped, nothing left
             try:
+                with self._lock:
+                    self._commit(self._connection(), batch)
+            except BaseException as exc:
+                log.exception("writing the state file %s", self.path)
+                for _, _, future in batch:
+                    future.set_exception(exc if isinstance(exc, Exception) else RuntimeError(str(exc)))
+                continue
+            for _, _, future in batch:
+                future.set_result(None)
+
+    @staticmethod
+    def _commit(conn: sqlite3.Connection, batch: list[tuple[str, Any, Future[None]]]) -> None:
+        conn.execute("BEGIN")
+        try:
+            for kind, payload, _ in batch:
+                if kind == "replace":
+                    prefix, rows = payload
+                    conn.execute("DELETE FROM records WHERE tbl >= ? AND tbl < ?", (prefix + ":", prefix + ";"))
+                    conn.executemany(_UPSERT, [(tbl, _key(key), _encode(data)) for tbl, key, data in rows
+                                               if data is not ABSENT])
+                    continue
+                deletes = [(tbl, _key(key)) for tbl, key, data in payload if data is ABSENT]
                 if deletes:
                     conn.executemany(_DELETE, deletes)
-                if upserts:
-                    conn.executemany(_UPSERT, upserts)
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-
-    def replace(self, prefix: str, rows: Iterable[Row]) -> None:
-        """Every record of one emulator at once (after a reset or a restore)."""
-        upserts = [(tbl, _key(key), json.dumps(data)) for tbl, key, data in rows if data is not ABSENT]
-        with self._lock:
-            conn = self._connection()
-            conn.execute("BEGIN")
-            try:
-                conn.execute("DELETE FROM records WHERE tbl >= ? AND tbl < ?", (prefix + ":", prefix + ";"))
-                conn.executemany(_UPSERT, upserts)
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
+                conn.executemany(_UPSERT, [(tbl, _key(key), _encode(data)) for tbl, key, data in payload
+                                           if data is not ABSENT])
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
 
     def has(self, prefix: str) -> bool:
         with self._lock:
@@ -162,18 +225,25 @@ class Database:
         return row is not None
 
     def rows(self, prefix: str) -> Iterator[tuple[str, str, Any]]:
-        """(table name without the prefix, key, decoded record) in insertion order."""
-        with self._lock:
-            found = self._connection().execute(
-                "SELECT tbl, key, data FROM records WHERE tbl >= ? AND tbl < ? ORDER BY id",
-                (prefix + ":", prefix + ";")).fetchall()
+        """(table name without the prefix, key, decoded record) in insertion order, streamed
+        (100k jobs are loaded without holding every row at once)."""
         cut = len(prefix) + 1
-        for tbl, key, data in found:
-            try:
-                yield tbl[cut:], key, json.loads(data)
-            except ValueError:
-                raise StateFileError(f"{self.path}: a record of {tbl} is damaged; move the file away "
-                                     "and start afresh, or restore a copy") from None
+        last = 0
+        while True:
+            with self._lock:  # taken per batch: a reader that stops half-way holds nothing
+                batch = self._connection().execute(
+                    "SELECT id, tbl, key, data FROM records WHERE tbl >= ? AND tbl < ? AND id > ? "
+                    "ORDER BY id LIMIT 2000", (prefix + ":", prefix + ";", last)).fetchall()
+            if not batch:
+                return
+            for row_id, tbl, key, data in batch:
+                try:
+                    value = orjson.loads(data)
+                except ValueError:
+                    raise StateFileError(f"{self.path}: a record of {tbl} is damaged; move the file away "
+                                         "and start afresh, or restore a copy") from None
+                yield tbl[cut:], key, value
+                last = row_id
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
@@ -193,7 +263,7 @@ class Database:
                     raise StateFileError(f"{self.path}: the {prefix} state does not fit this version ({exc}); "
                                          "move the file away and start afresh") from None
             else:
-                self.replace(prefix, em.store.rows())
+                self.replace(prefix, em.store.rows()).result()
             em.store.sink = self
         self.clean_blobs(self.referenced_blobs())
 
@@ -205,7 +275,7 @@ class Database:
         digests = set()
         for (data,) in found:
             try:
-                digest = json.loads(data).get("sha256")
+                digest = orjson.loads(data).get("sha256")
             except (ValueError, AttributeError):
                 continue
             if isinstance(digest, str):
@@ -223,6 +293,14 @@ class Database:
                 path.unlink(missing_ok=True)
                 removed += 1
         return removed
+
+
+def _encode(data: Any) -> bytes:
+    """A record as JSON (orjson: several times the speed of json on 100k-job files)."""
+    try:
+        return orjson.dumps(data)
+    except (TypeError, orjson.JSONEncodeError):  # an integer beyond 64 bits, say
+        return json.dumps(data).encode()
 
 
 def _key(key: Any) -> str:

@@ -15,6 +15,7 @@ import json
 import logging
 import re
 import threading
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, AsyncIterator, BinaryIO, Iterable
@@ -39,7 +40,7 @@ from emulators.engine.provider import FIXTURES_DIR, Backend, Provider
 from emulators.engine.ratelimit import ConcurrencySlots, RateLimiter
 from emulators.engine.render import RECIPE_KINDS, render
 from emulators.engine.routing import Router
-from emulators.engine.serde import from_json, to_json
+from emulators.engine.serde import codec, forget_shared_strings, from_json, to_json
 from emulators.engine.stall import BodyStalled, stall_guarded
 from emulators.engine.store import (ABSENT, AuditError, SnapshotCursor, Sink, StateRoot, Store, Table, Unit,
                                     current_unit)
@@ -134,7 +135,8 @@ class Emulator:
             backend.on_bound()
 
     def _write_through(self) -> None:
-        """After a wholesale change (reset, restore): the sink gets the whole state."""
+        """After a wholesale change (reset, restore): the sink gets the whole state (the
+        control call that made it waits for `store.saved()` like any answer)."""
         sink = self.store.sink
         if sink is not None:
             sink.replace(self.provider.id, self.store.rows())
@@ -215,26 +217,41 @@ class Emulator:
             self.store.loading = False
 
     def load_rows(self, rows: Iterable[tuple[str, Any, Any]]) -> None:
-        """Rebuilds the state from a sink's rows (`table name, key, dumped value`), as
-        `restore` does from a snapshot, without writing anything back."""
-        doc: dict[str, dict[str, Any]] = {"engine": {}, "backend": {}}
-        for name, key, value in rows:
-            root, _, field_name = name.partition(".")
-            if root not in doc:
-                raise ValueError(f"unknown table {name!r}")
-            if field_name == "$":
-                doc[root][key] = value
-            else:
-                doc[root].setdefault(field_name, {})[key] = value
+        """Rebuilds the state from a sink's rows (`table name, key, decoded record`), checking
+        every type as `restore` does, record by record as they stream in (100k jobs are never
+        all held twice), without writing anything back. ValueError when a row does not fit."""
+        roots = {"engine": EngineState, "backend": self.provider.backend_cls.State}
+        hints = {name: typing.get_type_hints(cls) for name, cls in roots.items()}
+        tables: dict[tuple[str, str], tuple[Any, dict[str, Any]]] = {}
+        scalars: dict[str, dict[str, Any]] = {name: {} for name in roots}
         with self.lock:
             self.store.loading = True
             try:
-                engine = from_json(EngineState, doc["engine"])
-                backend_state = from_json(self.provider.backend_cls.State, doc["backend"])
-                check_files(engine.files.values())
+                for name, key, value in rows:
+                    root, _, field_name = name.partition(".")
+                    if root not in roots:
+                        raise ValueError(f"unknown table {name!r}")
+                    if field_name == "$":
+                        scalars[root][key] = value
+                        continue
+                    table = tables.get((root, field_name))
+                    if table is None:
+                        hint = hints[root].get(field_name)
+                        if hint is None or typing.get_origin(hint) is not dict:
+                            raise ValueError(f"unknown table {name!r}")
+                        table = tables[(root, field_name)] = (codec(typing.get_args(hint)[1]).load, {})
+                    table[1][key] = table[0](value)
+                states = {}
+                for root, cls in roots.items():
+                    kwargs = {f: codec(hints[root][f]).load(v) for f, v in scalars[root].items()
+                              if f in hints[root]}
+                    kwargs.update({f: data for (r, f), (_, data) in tables.items() if r == root})
+                    states[root] = cls(**kwargs)
+                check_files(states["engine"].files.values())
             finally:
                 self.store.loading = False
-            self._replace(engine, backend_state)
+                forget_shared_strings()
+            self._replace(states["engine"], states["backend"])
 
     def advance_clock(self, seconds: float) -> None:
         """Moves emulated time forward (the control API); ValueError for a bad amount."""
@@ -505,10 +522,14 @@ class Emulator:
             provider.finish(call, response)
             with self.lock:
                 store.commit(unit)
+            saved = store.saved()  # this request's changes, or changes it may have seen
+            if saved is not None:
+                await asyncio.wrap_future(saved)
         except AuditError as exc:  # tests: a write that skipped touch()
             self.audit_failures.append(f"{scope['method']} {scope['path']}: {exc}")
         except Exception:
-            store.abort(unit)
+            if not unit.closed:
+                store.abort(unit)
             log.exception("could not commit %s %s", scope["method"], scope["path"])
             response = provider.error_response(call, provider.internal_error(call))
         scope["emulator.status"] = response.status_code  # for the journal

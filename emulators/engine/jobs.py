@@ -33,11 +33,18 @@ def carries_fail_marker(*values: Any) -> bool:
 
 
 _SHARED: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+_SHARED_MAX = 4096  # distinct tuples kept: phase lists, and the durations most jobs share
 
 
 def _shared(values: tuple[Any, ...]) -> tuple[Any, ...]:
-    """One tuple object for equal phase lists: 100k jobs of a kind hold one, not 100k."""
-    return _SHARED.setdefault(values, values)
+    """One tuple object for equal phase lists and durations: 100k jobs of a kind hold one, not
+    100k (also after a state file is loaded, where each would be a fresh copy)."""
+    found = _SHARED.get(values)
+    if found is not None:
+        return found
+    if len(_SHARED) < _SHARED_MAX:
+        _SHARED[values] = values
+    return values
 
 
 @dataclass(slots=True)
@@ -58,7 +65,7 @@ class Job:
 
     def __post_init__(self) -> None:
         self.states = _shared(tuple(self.states))
-        self.durations = tuple(self.durations)
+        self.durations = _shared(tuple(self.durations))
 
     @property
     def finishes_at(self) -> float:

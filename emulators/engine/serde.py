@@ -151,9 +151,18 @@ def _union_codec(args: tuple[Any, ...]) -> Codec:
     return Codec(_copy_json, load_union)
 
 
+_PRIMITIVE_OK: dict[Any, Callable[[Any], bool]] = {
+    str: lambda v: type(v) is str,
+    int: lambda v: type(v) is int,
+    bool: lambda v: type(v) is bool,
+    float: lambda v: type(v) is int or (type(v) is float and math.isfinite(v)),
+}
+
+
 def _sequence_codec(item: Any, kind: type) -> Codec:
     inner = codec(item)
     plain = _is_plain(item)
+    ok = _PRIMITIVE_OK.get(item)
 
     def dump(value: Any) -> Any:
         return list(value) if plain else [inner.dump(v) for v in value]
@@ -161,6 +170,10 @@ def _sequence_codec(item: Any, kind: type) -> Codec:
     def load(data: Any) -> Any:
         if not isinstance(data, list):
             raise ValueError(f"expected a list, got {type(data).__name__}")
+        if ok is not None:  # a list of primitives: checked, not rebuilt item by item
+            if not all(map(ok, data)):
+                raise ValueError(f"expected a list of {item.__name__}, got {data!r}")
+            return list(data) if kind is list else tuple(data)
         items = [inner.load(v) for v in data]
         return items if kind is list else tuple(items)
     return Codec(dump, load)
@@ -169,6 +182,7 @@ def _sequence_codec(item: Any, kind: type) -> Codec:
 def _dict_codec(value_type: Any) -> Codec:
     inner = codec(value_type)
     plain = _is_plain(value_type)
+    ok = _PRIMITIVE_OK.get(value_type)
 
     def dump(value: Any) -> Any:
         if plain:
@@ -178,55 +192,88 @@ def _dict_codec(value_type: Any) -> Codec:
     def load(data: Any) -> Any:
         if not isinstance(data, dict):
             raise ValueError(f"expected an object, got {type(data).__name__}")
+        if ok is not None:
+            if not all(map(ok, data.values())):
+                raise ValueError(f"expected values of type {value_type.__name__}, got {data!r}")
+            return dict(data)
         return {k: inner.load(v) for k, v in data.items()}
     return Codec(dump, load)
 
 
+_compiling: set[Any] = set()  # classes being compiled: a field of their own type resolves lazily
+_SHORT_MAX = 24  # owners, kinds, content types, states: the strings every record repeats
+_shorts: dict[str, str] = {}
+
+
+def _short(text: Any) -> Any:
+    """One object for each short string loaded (a loaded state would otherwise hold a copy of
+    "test-token" per record); long ones (ids, texts) are unique anyway."""
+    if text is None or len(text) > _SHORT_MAX:
+        return text
+    return _shorts.setdefault(text, text)
+
+
+def forget_shared_strings() -> None:
+    """After a load: the table of shared strings is only needed while loading."""
+    _shorts.clear()
+
+
+def _field_code(name: str, ftype: Any, i: int, env: dict[str, Any]) -> tuple[str, list[str]]:
+    """(the dump expression of field `name`, the load statements that set kw[name] from v)."""
+    optional = False
+    inner = ftype
+    if typing.get_origin(ftype) in (Union, types.UnionType):
+        args = [a for a in typing.get_args(ftype) if a is not type(None)]
+        if len(args) == 1 and len(typing.get_args(ftype)) == 2:
+            optional, inner = True, args[0]
+    check = {str: "type(v) is str", int: "type(v) is int", bool: "type(v) is bool",
+             float: "(type(v) is float and _finite(v)) or type(v) is int"}.get(inner)
+    if check is not None:  # a primitive: checked inline, dumped as it is
+        test = f"v is None or {check}" if optional else check
+        keep = "_short(v)" if inner is str else "v"
+        return (f"o.{name}", [f"    if not ({test}):",
+                              f"        raise ValueError('{name}: expected {getattr(inner, '__name__', inner)}"
+                              f"{' or null' if optional else ''}, got %r' % (v,))",
+                              f"    kw[{name!r}] = {keep}"])
+    if ftype in _compiling or inner in _compiling:
+        env[f"d{i}"], env[f"l{i}"] = _lazy_dump(ftype), _lazy_load(ftype)
+    else:
+        sub = codec(ftype)
+        env[f"d{i}"], env[f"l{i}"] = sub.dump, sub.load
+    return f"d{i}(o.{name})", [f"    kw[{name!r}] = l{i}(v)"]
+
+
 def _dataclass_codec(cls: type) -> Codec:
-    """Generated straight-line code: one dict display to dump, one constructor call to load."""
+    """Generated straight-line code: one dict display to dump; to load, one check per field
+    (inline for primitives) and one constructor call. Loading 100k jobs from a state file spends
+    most of its time here."""
     hints = typing.get_type_hints(cls)
     fields = [f for f in dataclasses.fields(cls) if f.init]
-    env: dict[str, Any] = {"cls": cls, "ValueError": ValueError, "dict": dict}
-    dump_items = []
-    for i, f in enumerate(fields):
-        ftype = hints[f.name]
-        if _is_plain(ftype) or ftype in (int, float, str, bool):
-            dump_items.append(f"{f.name!r}: o.{f.name}")
-        else:
-            env[f"d{i}"] = _lazy_dump(ftype)
-            dump_items.append(f"{f.name!r}: d{i}(o.{f.name})")
-        env[f"l{i}"] = _lazy_load(ftype)
+    env: dict[str, Any] = {"cls": cls, "ValueError": ValueError, "_finite": math.isfinite, "_short": _short}
+    _compiling.add(cls)
+    try:
+        dump_items, load_lines = [], []
+        for i, f in enumerate(fields):
+            dump_expr, lines = _field_code(f.name, hints[f.name], i, env)
+            dump_items.append(f"{f.name!r}: {dump_expr}")
+            load_lines.append(f"    v = data.get({f.name!r}, _MISSING)")
+            load_lines.append("    if v is not _MISSING:")
+            load_lines.extend("    " + line for line in lines)
+    finally:
+        _compiling.discard(cls)
+    env["_MISSING"] = _MISSING
     source = [f"def dump(o):\n    return {{{', '.join(dump_items)}}}\n",
               "def load(data):",
               "    if type(data) is not dict:",
               f"        raise ValueError('expected an object for {cls.__name__}')",
-              "    kw = {}"]
-    for i, f in enumerate(fields):
-        source.append(f"    if {f.name!r} in data: kw[{f.name!r}] = l{i}(data[{f.name!r}])")
-    source.append("    return cls(**kw)")
+              "    kw = {}",
+              *load_lines,
+              "    return cls(**kw)"]
     exec("\n".join(source), env)  # noqa: S102 - code built from our own field names only
     return Codec(env["dump"], env["load"])
 
 
-def _lazy_dump(ftype: Any) -> Dump:
-    """Resolved on first use, so that classes referring to each other compile."""
-    resolved: list[Dump] = []
-
-    def dump(value: Any) -> Any:
-        if not resolved:
-            resolved.append(codec(ftype).dump)
-        return resolved[0](value)
-    return dump
-
-
-def _lazy_load(ftype: Any) -> Load:
-    resolved: list[Load] = []
-
-    def load(data: Any) -> Any:
-        if not resolved:
-            resolved.append(codec(ftype).load)
-        return resolved[0](data)
-    return load
+_MISSING = object()
 
 
 def fields_of(cls: type) -> tuple[dataclasses.Field[Any], ...]:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 import typing
+from concurrent.futures import Future
 from contextvars import ContextVar, Token
 from typing import Any, Callable, Iterable, Iterator, Protocol
 
@@ -49,7 +50,11 @@ class AuditError(AssertionError):
 
 
 class Sink(Protocol):
-    def write(self, rows: list[Row]) -> None: ...
+    def write(self, rows: list[Row]) -> Future[None]: ...  # done once the rows are saved
+
+    def replace(self, prefix: str, rows: Iterable[Row]) -> Future[None]: ...
+
+    def pending(self) -> Future[None] | None: ...  # the last write not yet saved
 
 
 class Index:
@@ -320,12 +325,14 @@ class Store:
             unit.base = self.dump_all()
         return unit
 
-    def commit(self, unit: Unit) -> None:
+    def commit(self, unit: Unit) -> Future[None] | None:
         """Ends a unit: its changes go to the sink and the snapshot cursors. A joined unit
-        commits with the outermost one."""
+        commits with the outermost one. Returns the sink's future for the changes (None when
+        nothing was written): an answer that reports them waits for it."""
         if unit.depth:
             unit.depth -= 1
-            return
+            return None
+        saved = None
         try:
             if unit.generation != self.generation:  # the state was replaced meanwhile
                 unit.changes.clear()
@@ -335,11 +342,17 @@ class Store:
                 for k, change in ambient.changes.items():
                     unit.changes.setdefault(k, change)
             if unit.changes:
-                self._publish(unit.changes.values())
+                saved = self._publish(unit.changes.values())
             if unit.base is not None:
                 self._audit(unit)
         finally:
             self._close(unit)
+        return saved
+
+    def saved(self) -> Future[None] | None:
+        """What an answer must wait for before it is sent: the last change handed to the sink
+        and not yet saved (None without a sink, or when everything is saved)."""
+        return self.sink.pending() if self.sink is not None else None
 
     def abort(self, unit: Unit) -> None:
         """Ends a unit undoing everything it wrote."""
@@ -391,15 +404,17 @@ class Store:
             unit.token = _current.set(unit)
             self.commit(unit)
 
-    def _publish(self, changes: Iterable[tuple[Any, Any, Any, Any]]) -> None:
+    def _publish(self, changes: Iterable[tuple[Any, Any, Any, Any]]) -> Future[None] | None:
         changes = list(changes)
         for cursor in self.cursors:
             for table, key, _, before in changes:
                 cursor.preserve(table.name, key, before)
-        if self.sink is not None:
-            self.sink.write([(f"{self.prefix}:{table.name}", key, table.dump(key)) for table, key, _, _ in changes])
         if self.audit:
             self._log.append(frozenset((table.name, key) for table, key, _, _ in changes))
+        if self.sink is not None:
+            return self.sink.write([(f"{self.prefix}:{table.name}", key, table.dump(key))
+                                    for table, key, _, _ in changes])
+        return None
 
     # -- whole state ---------------------------------------------------------------------------
     def rows(self) -> Iterator[Row]:
