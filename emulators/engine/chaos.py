@@ -27,51 +27,44 @@ provider's own answer goes out). Each answer chaos made is marked in its journal
 
 Chaos settings are emulator-wide switches, like fault rules: not part of the state snapshot.
 A reset keeps them and starts the sequence (and every cooldown) afresh.
+
+This module decides and applies; chaos_catalog.py knows what each operation documents,
+chaos_edits.py edits answers at the contract's edges.
 """
 from __future__ import annotations
 
 import asyncio
 import copy
 import hashlib
-import importlib
 import json
 import math
 import random
 import threading
-from collections.abc import Callable, Iterable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from functools import cache
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
-from jsonschema import Draft202012Validator
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from emulators.engine.errors import ErrorTable, ProviderError
-from emulators.engine.fast_schema import compile_schema
+from emulators.engine.chaos_catalog import JOB_KINDS, Catalog, ErrorChoice, OperationChaos, catalog_for, json_media
+from emulators.engine.chaos_edits import drop_optional, fill_maxima, paginate
+from emulators.engine.errors import ProviderError
 from emulators.engine.ratelimit import Decision, WindowRule
 
 if TYPE_CHECKING:
-    from emulators.engine.contracts import Contract, Operation, ResponseSpec
     from emulators.engine.emulator import Emulator
     from emulators.engine.http import Call
-    from emulators.engine.provider import Provider
 
 KINDS = ("error", "rate_limited", "slow", "job_queued_long", "job_fail", "page_empty", "page_last",
          "optional_absent", "max_sizes")
 REPLACING = frozenset({"error", "rate_limited"})  # answered instead of the handler
 ALTERING = frozenset({"page_empty", "page_last", "optional_absent", "max_sizes"})  # the handler's answer, edited
-JOB_KINDS = frozenset({"job_queued_long", "job_fail"})
 
 DEFAULT_RATE = 0.25
 DEFAULT_MAX_DELAY_MS = 2000.0
 MAX_DELAY_MS = 60_000.0
 RETRY_AFTER_SECONDS = (1, 5)  # the range a chaotic 429 asks a client to wait (emulated seconds)
 QUEUED_LONGER_SECONDS = (300, 1800)
-MAX_PADDED_LENGTH = 100_000  # a documented maxLength beyond this is not worth sending
-MAX_REPEATED_ITEMS = 1000
 SCOPE_PLAN = "emulator.chaos_plan"  # the request's plan, for the gateway hook
 _current: ContextVar[Plan | None] = ContextVar("emulators_chaos_plan", default=None)
 
@@ -128,385 +121,6 @@ def parse_settings(data: Any) -> Settings:
         raise ValueError(f"unknown kinds {wrong}; known: {', '.join(KINDS)}")
     return Settings(seed=seed, rate=float(rate), tokens=tokens, max_delay_ms=float(delay),
                     kinds=tuple(k for k in KINDS if k in kinds))
-
-
-# -- what a provider offers to chaos (its contract, error tables and chaos data) --------------------
-CHAOS_DATA_DIR = Path(__file__).resolve().parents[2] / "contracts" / "chaos"
-
-
-@dataclass(frozen=True)
-class ErrorChoice:
-    """One documented error an operation may answer."""
-
-    status: int
-    code: str
-    build: Callable[[], ProviderError]
-
-
-@dataclass(frozen=True)
-class PageFields:
-    items: tuple[str, ...]
-    page: tuple[str, ...] | None = None
-    size: tuple[str, ...] | None = None
-    total: tuple[str, ...] | None = None
-    pages: tuple[str, ...] | None = None
-    has_next: tuple[str, ...] | None = None
-    has_prev: tuple[str, ...] | None = None
-
-
-@dataclass
-class OperationChaos:
-    """What chaos can do to one operation (computed once per provider and operation)."""
-
-    operation: Operation
-    errors: list[ErrorChoice]
-    rate_limits: list[ErrorChoice]
-    job: bool
-    page: PageFields | None
-    has_optional: bool
-    has_maxima: bool
-
-    def kinds(self, allowed: Iterable[str]) -> list[str]:
-        available = {"slow"}
-        if self.errors:
-            available.add("error")
-        if self.rate_limits:
-            available.add("rate_limited")
-        if self.job:
-            available |= JOB_KINDS
-        if self.page is not None:
-            available.add("page_empty")
-            if self.page.page is not None:
-                available.add("page_last")
-        if self.has_optional:
-            available.add("optional_absent")
-        if self.has_maxima:
-            available.add("max_sizes")
-        return [k for k in allowed if k in available]
-
-
-class Catalog:
-    """A provider's chaos possibilities, operation by operation."""
-
-    def __init__(self, provider: Provider, contract: Contract) -> None:
-        self.provider = provider
-        self.contract = contract
-        path = CHAOS_DATA_DIR / f"{provider.id}.yaml"
-        data = yaml.safe_load(path.read_text()) if path.exists() else {}
-        self.rate_limit_codes = {str(c) for c in data.get("rate_limit_codes") or []}
-        self.job_operations = set(data.get("jobs") or [])
-        self.pages = {name: PageFields(**{k: _path(v) for k, v in spec.items()})
-                      for name, spec in (data.get("pages") or {}).items()}
-        self.tables = _error_tables(provider.id)
-        self._cache: dict[str, OperationChaos] = {}
-        self._lock = threading.Lock()
-
-    def of(self, op: Operation) -> OperationChaos:
-        found = self._cache.get(op.operation_id)
-        if found is None:
-            with self._lock:
-                found = self._cache.get(op.operation_id) or self._build(op)
-                self._cache[op.operation_id] = found
-        return found
-
-    def _build(self, op: Operation) -> OperationChaos:
-        errors: list[ErrorChoice] = []
-        limits: list[ErrorChoice] = []
-        for choice in self._documented_errors(op):
-            (limits if choice.code in self.rate_limit_codes else errors).append(choice)
-        success = [spec for key, spec in op.responses.by_key.items() if key.startswith("2")]
-        schemas = [m.schema.inlined for spec in success for m in spec.content.media if m.schema is not None]
-        return OperationChaos(
-            operation=op, errors=errors, rate_limits=limits,
-            job=op.operation_id in self.job_operations,
-            page=self.pages.get(op.operation_id),
-            has_optional=any(_has_optional(s) for s in schemas),
-            has_maxima=any(_has_maxima(s) for s in schemas))
-
-    def _documented_errors(self, op: Operation) -> list[ErrorChoice]:
-        """Every error of the provider's tables (and every example of the contract) whose body
-        the operation documents for that status."""
-        out: list[ErrorChoice] = []
-        seen: set[tuple[int, str]] = set()
-        for table in self.tables:
-            for code, (status, _message) in table.table.items():
-                spec = op.responses.get(status)
-                if spec is None or (status, code) in seen:
-                    continue
-                build = _table_builder(table, code, spec)
-                if build is not None:
-                    seen.add((status, code))
-                    out.append(ErrorChoice(status, code, build))
-        for key, spec in op.responses.by_key.items():
-            if not key.isdigit() or int(key) < 400:
-                continue
-            for body in _examples(spec, op):
-                code = _code_of(body)
-                if code is None or (int(key), code) in seen or not _valid_body(spec, body):
-                    continue
-                seen.add((int(key), code))
-                out.append(ErrorChoice(int(key), code, _example_builder(int(key), body)))
-        return out
-
-
-@cache
-def _error_tables(provider_id: str) -> tuple[ErrorTable, ...]:
-    module = importlib.import_module(f"emulators.providers.{provider_id}.exceptions")
-    return tuple(v for v in vars(module).values() if isinstance(v, ErrorTable))
-
-
-def _json_media(spec: ResponseSpec) -> Any:
-    return next((m for m in spec.content.media if m.schema is not None and "json" in m.name), None)
-
-
-def _valid_body(spec: ResponseSpec, body: Any) -> bool:
-    media = _json_media(spec)
-    return media is not None and not media.schema.problems(body, "response")
-
-
-def _table_builder(table: ErrorTable, code: str, spec: ResponseSpec) -> Callable[[], ProviderError] | None:
-    """Builds the table's error for `code`, completed with the constants the documented body
-    requires (kie's upload errors carry `"success": false`); None when it is not documented."""
-    media = _json_media(spec)
-    if media is None:
-        return None
-    sample = table(code).body
-    extra = _required_constants(media.schema.inlined, sample)
-    if media.schema.problems({**sample, **extra} if isinstance(sample, dict) else sample, "response"):
-        return None
-
-    def build() -> ProviderError:
-        err = table(code)
-        if extra and isinstance(err.body, dict):
-            err.body = {**extra, **err.body}
-        return err
-
-    return build
-
-
-def _required_constants(schema: Any, body: Any) -> dict[str, Any]:
-    if not isinstance(schema, dict) or not isinstance(body, dict):
-        return {}
-    out: dict[str, Any] = {}
-    for node in _nodes(schema):
-        props = node.get("properties") or {}
-        for name in node.get("required") or []:
-            sub = props.get(name)
-            if name not in body and isinstance(sub, dict) and "const" in sub:
-                out[name] = sub["const"]
-    return out
-
-
-def _examples(spec: ResponseSpec, op: Operation) -> list[Any]:
-    """The example bodies the contract gives for a documented response."""
-    from emulators.engine.contracts import deref
-
-    raw = deref(op.spec.get("responses", {}).get(spec.key) or op.spec.get("responses", {}).get(int(spec.key)),
-                op.document) if spec.key.isdigit() else None
-    out: list[Any] = []
-    for media in ((raw or {}).get("content") or {}).values():
-        if not isinstance(media, dict):
-            continue
-        if "example" in media:
-            out.append(media["example"])
-        for example in (media.get("examples") or {}).values():
-            example = deref(example, op.document)
-            if isinstance(example, dict) and "value" in example:
-                out.append(example["value"])
-    return out
-
-
-def _code_of(body: Any) -> str | None:
-    if not isinstance(body, dict):
-        return None
-    code = body.get("code")
-    if code is None and isinstance(body.get("error"), dict):
-        code = body["error"].get("code")
-    return None if code is None else str(code)
-
-
-def _example_builder(status: int, body: Any) -> Callable[[], ProviderError]:
-    return lambda: ProviderError(status, copy.deepcopy(body))
-
-
-@cache
-def catalog_for(provider: Provider) -> Catalog:
-    from emulators.engine.contracts import contract_for
-
-    return Catalog(provider, contract_for(provider.contract_path))
-
-
-# -- schema walking -----------------------------------------------------------------------------------
-def _path(text: str) -> tuple[str, ...]:
-    """`$.data.pageIndex` -> ("data", "pageIndex")."""
-    if not isinstance(text, str) or not text.startswith("$"):
-        raise ValueError(f"not a path: {text!r}")
-    return tuple(p for p in text[1:].split(".") if p)
-
-
-def _nodes(schema: Any) -> list[dict[str, Any]]:
-    """`schema` and every allOf/oneOf/anyOf member in it (statically: all branches)."""
-    out: list[dict[str, Any]] = []
-    stack = [schema]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, dict):
-            out.append(node)
-            for key in ("allOf", "oneOf", "anyOf"):
-                stack.extend(node.get(key) or [])
-    return out
-
-
-def _walk(schema: Any, seen: set[int] | None = None) -> Iterable[dict[str, Any]]:
-    """Every schema node reachable from `schema` (properties, items, applicators)."""
-    seen = seen if seen is not None else set()
-    stack = [schema]
-    while stack:
-        node = stack.pop()
-        if not isinstance(node, dict) or id(node) in seen:
-            continue
-        seen.add(id(node))
-        yield node
-        for key in ("allOf", "oneOf", "anyOf", "prefixItems"):
-            stack.extend(node.get(key) or [])
-        for key in ("properties", "patternProperties"):
-            stack.extend((node.get(key) or {}).values())
-        for key in ("items", "additionalProperties"):
-            stack.append(node.get(key))
-
-
-def _has_optional(schema: Any) -> bool:
-    return any(set(node.get("properties") or {}) - set(node.get("required") or []) for node in _walk(schema))
-
-
-def _paddable(node: dict[str, Any]) -> bool:
-    return not any(k in node for k in ("enum", "const", "pattern", "format"))
-
-
-def _has_maxima(schema: Any) -> bool:
-    return any(("maxLength" in n and _paddable(n)) or ("maxItems" in n and not n.get("uniqueItems"))
-               for n in _walk(schema))
-
-
-_validators: dict[int, tuple[Any, Callable[[Any], bool]]] = {}
-
-
-def _valid(schema: Any, value: Any) -> bool:
-    entry = _validators.get(id(schema))
-    if entry is None or entry[0] is not schema:
-        check = compile_schema(schema) or Draft202012Validator(schema).is_valid
-        entry = _validators[id(schema)] = (schema, check)
-    return entry[1](value)
-
-
-def _applicable(schemas: Iterable[Any], value: Any) -> list[dict[str, Any]]:
-    """The schema nodes that apply to `value`: allOf members, and the oneOf/anyOf branches it matches."""
-    out: list[dict[str, Any]] = []
-    stack = list(schemas)
-    while stack:
-        node = stack.pop()
-        if not isinstance(node, dict):
-            continue
-        out.append(node)
-        stack.extend(node.get("allOf") or [])
-        for key in ("oneOf", "anyOf"):
-            stack.extend(b for b in node.get(key) or [] if _valid(b, value))
-    return out
-
-
-def _children(nodes: list[dict[str, Any]], key: str) -> list[Any]:
-    out = []
-    for node in nodes:
-        props = node.get("properties") or {}
-        if key in props:
-            out.append(props[key])
-        elif isinstance(node.get("additionalProperties"), dict):
-            out.append(node["additionalProperties"])
-    return out
-
-
-def _item_schemas(nodes: list[dict[str, Any]], index: int) -> list[Any]:
-    out = []
-    for node in nodes:
-        prefix = node.get("prefixItems") or []
-        if index < len(prefix):
-            out.append(prefix[index])
-        elif isinstance(node.get("items"), dict):
-            out.append(node["items"])
-    return out
-
-
-Path_ = tuple[str | int, ...]
-
-
-def optional_paths(value: Any, schemas: list[Any], at: Path_ = ()) -> list[Path_]:
-    """Paths of the fields present in `value` that no applicable schema requires."""
-    nodes = _applicable(schemas, value)
-    out: list[Path_] = []
-    if isinstance(value, dict):
-        required = {name for n in nodes for name in n.get("required") or []}
-        for key, sub in value.items():
-            if key not in required:
-                out.append((*at, key))
-            out.extend(optional_paths(sub, _children(nodes, key), (*at, key)))
-    elif isinstance(value, list):
-        for i, item in enumerate(value):
-            out.extend(optional_paths(item, _item_schemas(nodes, i), (*at, i)))
-    return out
-
-
-def maxima(value: Any, schemas: list[Any], at: Path_ = ()) -> list[tuple[Path_, str, int]]:
-    """(path, "string" | "array", documented maximum) of what is below its maximum."""
-    nodes = _applicable(schemas, value)
-    out: list[tuple[Path_, str, int]] = []
-    if isinstance(value, str):
-        limits = [n["maxLength"] for n in nodes if "maxLength" in n]
-        if limits and all(_paddable(n) for n in nodes) and len(value) < min(limits) <= MAX_PADDED_LENGTH:
-            out.append((at, "string", min(limits)))
-    elif isinstance(value, list):
-        limits = [n["maxItems"] for n in nodes if "maxItems" in n]
-        unique = any(n.get("uniqueItems") for n in nodes)
-        if limits and value and not unique and len(value) < min(limits) <= MAX_REPEATED_ITEMS:
-            out.append((at, "array", min(limits)))
-        for i, item in enumerate(value):
-            out.extend(maxima(item, _item_schemas(nodes, i), (*at, i)))
-    elif isinstance(value, dict):
-        for key, sub in value.items():
-            out.extend(maxima(sub, _children(nodes, key), (*at, key)))
-    return out
-
-
-def _get(value: Any, path: Iterable[str | int]) -> Any:
-    for part in path:
-        if isinstance(value, dict) and isinstance(part, str) and part in value:
-            value = value[part]
-        elif isinstance(value, list) and isinstance(part, int) and part < len(value):
-            value = value[part]
-        else:
-            return _MISSING
-    return value
-
-
-def _set(value: Any, path: tuple[str | int, ...], new: Any) -> None:
-    parent = _get(value, path[:-1])
-    if isinstance(parent, (dict, list)):
-        parent[path[-1]] = new  # type: ignore[index]
-
-
-def _delete(value: Any, path: Path_) -> None:
-    parent = _get(value, path[:-1])
-    if isinstance(parent, dict):
-        parent.pop(path[-1], None)
-
-
-_MISSING = object()
-
-
-def shown(path: Path_) -> str:
-    out = "$"
-    for part in path:
-        out += f"[{part}]" if isinstance(part, int) else f".{part}"
-    return out
 
 
 # -- the decision ------------------------------------------------------------------------------------
@@ -636,15 +250,15 @@ class Chaos:
             try:
                 em.provider.admit(call)
             except ProviderError as err:
-                if refusing.used and err.headers.get("Retry-After"):
+                if refusing.used:  # its Retry-After is in the error or in call.extra_headers
                     return err
             finally:
                 em.limiter = real
         call.extra_headers.clear()
         choice = plan.options.rate_limits[plan.rng.randrange(len(plan.options.rate_limits))]
-        err = choice.build()
-        err.headers = {**err.headers, "Retry-After": str(max(1, math.ceil(plan.seconds)))}
-        return err
+        fallback = choice.build()
+        fallback.headers = {**fallback.headers, "Retry-After": str(max(1, math.ceil(plan.seconds)))}
+        return fallback
 
     # -- 3. the engine's job creation --------------------------------------------------------------
     def job_terms(self, durations: list[float], fail: bool) -> tuple[list[float], bool]:
@@ -672,17 +286,17 @@ class Chaos:
             return None
         op = plan.options.operation
         spec = op.responses.get(status)
-        media = _json_media(spec) if spec is not None else None
+        media = json_media(spec) if spec is not None else None
         if media is None:
             return None
         schema = media.schema.inlined
         new = copy.deepcopy(data)
         if plan.kind in ("page_empty", "page_last"):
-            effect = _paginate(new, plan.options.page, empty=plan.kind == "page_empty")
+            effect = paginate(new, plan.options.page, empty=plan.kind == "page_empty")
         elif plan.kind == "optional_absent":
-            effect = _drop_optional(new, schema, plan.rng, media.schema)
+            effect = drop_optional(new, schema, plan.rng, media.schema)
         else:
-            effect = _fill_maxima(new, schema, plan.rng)
+            effect = fill_maxima(new, schema, plan.rng)
         if effect is None:
             return None
         out = json.dumps(new, ensure_ascii=False, separators=(",", ":")).encode()
@@ -711,73 +325,6 @@ class _RefusingLimiter:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.real, name)
-
-
-def _paginate(data: Any, fields: PageFields | None, *, empty: bool) -> str | None:
-    if fields is None:
-        return None
-    items = _get(data, fields.items)
-    if not isinstance(items, list):
-        return None
-    page = _get(data, fields.page) if fields.page else _MISSING
-    size = _get(data, fields.size) if fields.size else _MISSING
-    numbered = isinstance(page, int) and not isinstance(page, bool) and page >= 1
-    if empty:
-        _set(data, fields.items, [])
-        kept = 0
-    else:
-        if not numbered:
-            return None
-        kept = len(items)
-    if numbered and isinstance(size, int) and not isinstance(size, bool) and size > 0:
-        before = (page - 1) * size  # the items of the pages before this one, which stay
-        last_page = page if kept else page - 1
-        for path, value in ((fields.total, before + kept), (fields.pages, last_page),
-                            (fields.has_next, False), (fields.has_prev, page > 1)):
-            if path and _get(data, path) is not _MISSING:
-                _set(data, path, value)
-    elif empty:
-        for path, value in ((fields.total, 0), (fields.pages, 0), (fields.has_next, False)):
-            if path and _get(data, path) is not _MISSING:
-                _set(data, path, value)
-    return "page_empty" if empty else "page_last"
-
-
-def _drop_optional(data: Any, schema: Any, rng: random.Random, check: Any) -> str | None:
-    """Leaves out a random non-empty set of the fields no schema requires (each removal kept
-    only while the whole still validates)."""
-    paths = optional_paths(data, [schema])
-    if not paths:
-        return None
-    chosen = rng.sample(paths, rng.randint(1, len(paths)))
-    chosen.sort(key=len)
-    dropped: list[Path_] = []
-    for path in chosen:
-        if any(path[:len(d)] == d for d in dropped):
-            continue  # inside something already left out
-        trial = copy.deepcopy(data)
-        _delete(trial, path)
-        if not check.problems(trial, "response"):
-            _delete(data, path)
-            dropped.append(path)
-    if not dropped:
-        return None
-    return "optional_absent:" + ",".join(shown(p) for p in dropped)
-
-
-def _fill_maxima(data: Any, schema: Any, rng: random.Random) -> str | None:
-    found = maxima(data, [schema])
-    if not found:
-        return None
-    for path, kind, limit in found:
-        value = _get(data, path)
-        if kind == "string":
-            new: Any = value + "x" * (limit - len(value))
-        else:
-            new = [copy.deepcopy(value[i % len(value)]) for i in range(limit)]
-        if path:
-            _set(data, path, new)
-    return "max_sizes:" + ",".join(shown(p) for p, _, _ in found)
 
 
 # -- the ASGI layer ------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ import math
 import re
 import string
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Callable
 
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
@@ -63,7 +63,7 @@ def _build(node: Any) -> st.SearchStrategy[Any]:
     kind = node.get("type") or _inferred_type(node)
     if isinstance(kind, list):
         return st.one_of([_build({**node, "type": k}) for k in kind])
-    builder = _BUILDERS.get(kind)
+    builder = _BUILDERS.get(kind) if isinstance(kind, str) else None
     return builder(node) if builder else JSON_SCALARS
 
 
@@ -196,7 +196,8 @@ def _number(node: dict[str, Any]) -> st.SearchStrategy[Any]:
     return st.one_of(_integer(node), floats)
 
 
-_BUILDERS = {
+Builder = Callable[[dict[str, Any]], st.SearchStrategy[Any]]
+_BUILDERS: dict[str, Builder] = {
     "object": _object, "array": _array, "string": _string, "integer": _integer, "number": _number,
     "boolean": lambda node: st.booleans(), "null": lambda node: st.none(),
 }

@@ -260,7 +260,10 @@ def _form(schema: Any, parts: dict[str, Any], *, multipart: bool) -> st.SearchSt
     required = set((flat or {}).get("required") or [])
     form_pins = parts["form"] or {}
     file_pins = parts["files"] or {}
-    fields_must, fields_may, files_must, files_may = {}, {}, {}, {}
+    fields_must: dict[str, Any] = {}
+    fields_may: dict[str, Any] = {}
+    files_must: dict[str, Any] = {}
+    files_may: dict[str, Any] = {}
     for name, sub in props.items():
         if form_pins.get(name) is pin_table.OMIT or file_pins.get(name) is pin_table.OMIT:
             continue
@@ -348,7 +351,8 @@ def _response(op: Operation, key: str, raw: Any, status: Any) -> st.SearchStrate
 
 
 def _headers(op: Operation, specs: dict[str, Any]) -> st.SearchStrategy[dict[str, str]]:
-    must, may = {}, {}
+    must: dict[str, st.SearchStrategy[str]] = {}
+    may: dict[str, st.SearchStrategy[str]] = {}
     for name, raw in specs.items():
         if name.lower() == "content-type":
             continue
