@@ -9,6 +9,9 @@
     def test_with_any_client(emulator):
         requests.get(emulator.api_url + "/credits", ...)
 
+    @pytest.mark.emulator("kie", chaos=42)               # chaos mode, seed 42 (see README)
+    def test_my_client_copes(emulator): ...
+
 `emulator` reads its provider from the `emulator` marker or an indirect parameter.
 """
 from __future__ import annotations
@@ -179,7 +182,7 @@ def start_emulator(provider_id: str, *, server: bool = False, fixtures_dir: Path
 
 @pytest.fixture
 def emulator_factory() -> Iterator[Callable[..., RunningEmulator]]:
-    """`emulator_factory(provider_id, server=False, fixtures_dir=None)` -> RunningEmulator.
+    """`emulator_factory(provider_id, server=False, fixtures_dir=None, chaos=None)` -> RunningEmulator.
 
     After the test, every response the emulators gave must have matched the provider's contract
     (pass `contract_check=False` for an emulator whose answers are not to be checked)."""

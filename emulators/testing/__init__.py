@@ -11,7 +11,7 @@
     def test_against_the_emulator(request):
         request.send(client)                         # valid by the contract and the provider
 
-Needs Hypothesis (`pip install 'provider-emulators[test]'`).
+Needs Hypothesis (`pip install 'provider-emulators[testing]'`).
 """
 from emulators.testing.schemas import from_schema
 from emulators.testing.strategies import ApiRequest, ApiResponse, operation, operations, requests, responses
