@@ -41,7 +41,7 @@ import math
 import random
 import threading
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -142,7 +142,6 @@ class Plan:
     cooldown: bool = False  # a refusal inside an earlier chaotic 429's Retry-After
     error: ErrorChoice | None = None
     effect: str | None = None
-    notes: list[str] = field(default_factory=list)
 
 
 class Chaos:
@@ -369,6 +368,7 @@ class _Editor:
         self.plan = plan
         self.downstream = send
         self.start: Message | None = None
+        self.headers: dict[str, str] = {}
         self.chunks: list[bytes] = []
         self.holding = False
 
