@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from emulators import providers
 
 if TYPE_CHECKING:
+    from emulators.engine.chaos import Settings as ChaosSettings
     from emulators.engine.emulator import Emulator
     from emulators.engine.provider import Provider
 
@@ -51,6 +52,11 @@ def build_parser() -> argparse.ArgumentParser:
                             "(repeatable; '*' for any)")
     serve.add_argument("--profile", metavar="NAME",
                        help="start in this behaviour profile (providers that have profiles: kie)")
+    serve.add_argument("--chaos", type=int, metavar="SEED",
+                       help="chaos mode: answers drawn from the contract's edges (documented errors, 429s "
+                            "with Retry-After, slow answers, failing jobs, empty pages...), reproducibly for SEED")
+    serve.add_argument("--chaos-rate", type=float, metavar="R",
+                       help="with --chaos: the share of requests chaos meddles with, 0..1 (default 0.25)")
     from emulators.contract_tools import commands
 
     commands.add_parsers(sub)  # verify, proxy
@@ -81,6 +87,7 @@ def _serve(args: argparse.Namespace) -> int:
         raise UsageError(f"unknown provider(s): {', '.join(unknown)}; known: {', '.join(known)}")
     if args.port is not None and len(ids) != 1:
         raise UsageError("--port goes with exactly one provider")
+    chaos = chaos_settings(args.chaos, args.chaos_rate)
     chosen = [providers.get(i) for i in ids]
     ports = [args.port] if args.port is not None else [p.default_port for p in chosen]
 
@@ -119,9 +126,14 @@ def _serve(args: argparse.Namespace) -> int:
         em.allowed_hosts = list(args.allow_host)
         accesslog.enable(em, log)
     profiled = apply_profile(emulators, args.profile) if args.profile else []
+    for em in emulators:
+        em.chaos.configure(chaos)
     print(banner(list(zip(chosen, ports)), args.host, profile=args.profile, profiled=profiled,
                  control_token=bool(args.control_token),
                  access_log="off" if args.quiet else args.log_format), flush=True)
+    if chaos is not None:
+        print(f"chaos mode: seed {chaos.seed}, rate {chaos.rate:g} (each chaotic answer is marked in "
+              "/_emulator/journal; PUT/DELETE /_emulator/chaos changes it)", flush=True)
     warning = exposure_warning(args.host, args.control_token)
     if warning:
         print(warning, file=sys.stderr, flush=True)
@@ -138,6 +150,21 @@ def _stderr_fd() -> int:
         return sys.stderr.fileno()
     except (AttributeError, OSError, ValueError):  # replaced by something without a descriptor
         return 2
+
+
+# -- --chaos ---------------------------------------------------------------------------------
+def chaos_settings(seed: int | None, rate: float | None) -> ChaosSettings | None:
+    """The settings --chaos/--chaos-rate ask for (None: chaos off); a usage error when they do not fit."""
+    from emulators.engine.chaos import parse_settings
+
+    if seed is None:
+        if rate is not None:
+            raise UsageError("--chaos-rate goes with --chaos SEED")
+        return None
+    try:
+        return parse_settings({"seed": seed} if rate is None else {"seed": seed, "rate": rate})
+    except ValueError as err:
+        raise UsageError(f"--chaos: {err}") from None
 
 
 # -- --profile ---------------------------------------------------------------------------------

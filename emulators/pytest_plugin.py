@@ -9,6 +9,9 @@
     def test_with_any_client(emulator):
         requests.get(emulator.api_url + "/credits", ...)
 
+    @pytest.mark.emulator("kie", chaos=42)               # chaos mode, seed 42 (see README)
+    def test_my_client_copes(emulator): ...
+
 `emulator` reads its provider from the `emulator` marker or an indirect parameter.
 """
 from __future__ import annotations
@@ -19,6 +22,9 @@ from typing import Any, Callable, Iterator
 
 import httpx
 import pytest
+
+
+PLUGIN_CHAOS_DELAY_MS = 100  # tests stay fast: chaos's slow answers are short unless asked
 
 
 class Control:
@@ -74,6 +80,16 @@ class Control:
         `{"side": "request" | "response", "where": <JSON path, header:<name> or status>, "message"}`."""
         return [e for e in self.journal() if e["violations"]]
 
+    def chaos(self) -> dict[str, Any]:
+        return self._call("GET", "chaos")
+
+    def set_chaos(self, seed: int, **options: Any) -> dict[str, Any]:
+        """Chaos mode on: `rate` (0..1), `tokens`, `max_delay_ms`, `kinds` (see README)."""
+        return self._call("PUT", "chaos", {"seed": seed, **options})
+
+    def clear_chaos(self) -> dict[str, Any]:
+        return self._call("DELETE", "chaos")
+
     def clear_journal(self) -> None:
         self._call("DELETE", "journal")
 
@@ -118,15 +134,22 @@ class RunningEmulator:
 
 
 def start_emulator(provider_id: str, *, server: bool = False, fixtures_dir: Path | None = None,
-                   contract_check: bool = True, audit: bool = True) -> tuple[RunningEmulator, Callable[[], None]]:
+                   contract_check: bool = True, audit: bool = True,
+                   chaos: int | dict[str, Any] | None = None) -> tuple[RunningEmulator, Callable[[], None]]:
     """Starts one emulator; returns it and a function that stops it. `audit` checks after every
-    request that each change of state went through the store (a test fails otherwise)."""
+    request that each change of state went through the store (a test fails otherwise). `chaos`:
+    a seed, or the body of `PUT /_emulator/chaos` (slow answers last at most 100 ms unless
+    `max_delay_ms` says otherwise)."""
     from emulators import providers
+    from emulators.engine.chaos import parse_settings
     from emulators.engine.emulator import Emulator
     from emulators.server import ThreadedServer
 
     emulator = Emulator(providers.get(provider_id), fixtures_dir=fixtures_dir,
                         contract_check=contract_check, audit=audit)
+    if chaos is not None:
+        options = {"seed": chaos} if isinstance(chaos, int) else dict(chaos)
+        emulator.chaos.configure(parse_settings({"max_delay_ms": PLUGIN_CHAOS_DELAY_MS, **options}))
     if server:
         threaded = ThreadedServer(emulator).start()
         url = threaded.url
@@ -159,7 +182,7 @@ def start_emulator(provider_id: str, *, server: bool = False, fixtures_dir: Path
 
 @pytest.fixture
 def emulator_factory() -> Iterator[Callable[..., RunningEmulator]]:
-    """`emulator_factory(provider_id, server=False, fixtures_dir=None)` -> RunningEmulator.
+    """`emulator_factory(provider_id, server=False, fixtures_dir=None, chaos=None)` -> RunningEmulator.
 
     After the test, every response the emulators gave must have matched the provider's contract
     (pass `contract_check=False` for an emulator whose answers are not to be checked)."""
@@ -201,4 +224,5 @@ def emulator(request: pytest.FixtureRequest, emulator_factory: Callable[..., Run
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "emulator(provider, server=False): which emulator the `emulator` fixture runs")
+    config.addinivalue_line("markers", "emulator(provider, server=False, chaos=None): which emulator the "
+                                       "`emulator` fixture runs (chaos: a seed or chaos settings)")

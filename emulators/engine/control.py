@@ -18,6 +18,7 @@ from starlette.responses import JSONResponse, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from emulators.engine import access, dashboard
+from emulators.engine.chaos import parse_settings
 from emulators.engine.faults import parse_rule
 from emulators.engine.http import declared_length
 from emulators.engine.stall import BodyStalled
@@ -210,6 +211,19 @@ async def _dispatch(em: Emulator, request: Request, method: str, resource: str,
         if method == "DELETE":
             em.faults.clear()
             return 200, {"faults": []}
+    if resource == "chaos" and not rest:  # emulator-wide settings like faults: not in the snapshot
+        if method == "GET":
+            return 200, em.chaos.as_json()
+        if method == "PUT":
+            try:
+                settings = parse_settings(await _object(request, "chaos settings"))
+            except (ValueError, TypeError) as exc:
+                raise ControlError(400, str(exc)) from None
+            em.chaos.configure(settings)
+            return 200, em.chaos.as_json()
+        if method == "DELETE":
+            em.chaos.configure(None)
+            return 200, em.chaos.as_json()
     if resource == "journal" and not rest:
         if method == "GET":
             return 200, {"entries": em.journal.as_json()}
@@ -230,4 +244,4 @@ async def _dispatch(em: Emulator, request: Request, method: str, resource: str,
     raise ControlError(404 if resource not in _RESOURCES else 405, "no such control call")
 
 
-_RESOURCES = {"health", "reset", "state", "accounts", "settings", "clock", "faults", "journal", "jobs"}
+_RESOURCES = {"health", "reset", "state", "accounts", "settings", "clock", "faults", "chaos", "journal", "jobs"}

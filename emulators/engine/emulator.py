@@ -2,7 +2,7 @@
 
 The middleware order is built in one place (`_build_stack`):
 control API -> access log (off unless the CLI turns it on) -> journal -> faults -> contract check
-(switchable) -> gateway.
+(switchable) -> chaos (off unless set; see chaos.py) -> gateway.
 The gateway matches the endpoint, settles due jobs, authenticates, admits (rate limits), calls
 the handler and turns every failure into the provider's own error response.
 """
@@ -26,6 +26,7 @@ from starlette.responses import FileResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from emulators.engine import control
+from emulators.engine.chaos import SCOPE_PLAN, Chaos, ChaosLayer
 from emulators.engine.accesslog import AccessLogLayer
 from emulators.engine.clock import Clock
 from emulators.engine.errors import ProviderError
@@ -73,6 +74,7 @@ class Emulator:
         self.clock = Clock()
         self.blobs = BlobStore(blob_dir)
         self.faults = FaultTable()
+        self.chaos = Chaos(self)  # chaos mode's settings (off until set), kept across resets
         self.journal = Journal()
         self.slots = ConcurrencySlots()
         self.contract_check = contract_check
@@ -102,6 +104,7 @@ class Emulator:
         """Back to the seeded fixtures and real time (also what the sink holds)."""
         with self.lock:
             self.faults.clear()
+            self.chaos.restart()
             self.journal.clear()
             self.clock.reset()
             store = self.store
@@ -263,6 +266,7 @@ class Emulator:
     # -- jobs ----------------------------------------------------------------------------------
     def create_job(self, kind: JobKind, job_id: str, owner: str, durations: list[float],
                    fail: bool) -> Job:
+        durations, fail = self.chaos.job_terms(durations, fail)  # chaos mode: queued long, or failing
         job = kind.new_job(job_id, owner, self._now(), durations, fail)
         self.state.jobs[job_id] = job
         self.scheduler.add(job)
@@ -439,7 +443,7 @@ class Emulator:
 
     # -- ASGI ----------------------------------------------------------------------------------
     def _build_stack(self) -> ASGIApp:
-        app: ASGIApp = self._gateway
+        app: ASGIApp = ChaosLayer(self._gateway, self)  # passes straight through while chaos is off
         if self.contract_check:
             from emulators.engine.contracts import ContractLayer
 
@@ -493,6 +497,8 @@ class Emulator:
             if endpoint.auth:
                 await provider.authenticate(call)
                 scope["emulator.token"] = call.token
+            if SCOPE_PLAN in scope:  # chaos mode: a documented error instead (nothing admitted or run)
+                self.chaos.before_handler(call)
             with self.lock:
                 provider.admit(call)
             admitted = True
