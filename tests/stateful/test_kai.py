@@ -37,7 +37,10 @@ ACCOUNTS: dict[str, dict[str, Any]] = {
     "bob": {"rate_limit_per_minute": 1000, "monthly_usage_cap": None, "processing_seconds": 0,
             "is_trial": True, "trial_ends_at": iso(TRIAL_ENDS), "trial_usage_limit": 4},
     "carol": {"rate_limit_per_minute": 3, "monthly_usage_cap": None, "processing_seconds": 0},
+    # a POST keeps dave's one slot busy for 50 ms (real time): his bursts overlap
+    "dave": {"rate_limit_per_minute": 1000, "monthly_usage_cap": 3, "processing_seconds": 0.05},
 }
+BUSY = "dave"
 CHATS = {
     "hello": {"messages": [{"role": "user", "content": "Hello there"}]},
     "long": {"messages": [{"role": "system", "content": "Be brief."},
@@ -140,7 +143,7 @@ class KaiMachine(EmulatorMachine):
         return r
 
     # -- rules -----------------------------------------------------------------------------------------
-    @rule(token=st.sampled_from(sorted(ACCOUNTS)), chat=st.sampled_from(sorted(CHATS)))
+    @rule(token=st.sampled_from(sorted(set(ACCOUNTS) - {BUSY})), chat=st.sampled_from(sorted(CHATS)))
     def chat(self, token: str, chat: str) -> None:
         r = self.post(token, "/api/v1/chat/completions", json=CHATS[chat])
         if self.error_code(r) in ("subscription_inactive", "rate_limit_exceeded", "usage_cap_exceeded"):
@@ -150,13 +153,40 @@ class KaiMachine(EmulatorMachine):
         if chat == "long":
             assert r.json()["usage"]["completion_tokens"] <= 5
 
-    @rule(token=st.sampled_from(sorted(ACCOUNTS)))
+    @rule(n=st.integers(2, 5))
+    def chat_burst(self, n: int) -> None:
+        """Concurrent chats on one slot (max_concurrent_requests 1, each holding it 50 ms):
+        one is served and counted, the others are 429 `concurrent_request_in_progress` (counted
+        against the window, not as usage); at the cap every one is `usage_cap_exceeded`."""
+        token = BUSY
+        capped, over = self.capped(token), self.trial_over(token)
+        responses = self.call_many(token, "POST", "/api/v1/chat/completions", [{"json": CHATS["hello"]}] * n)
+        codes = [self.error_code(r) for r in responses]
+        admitted = [c for c in codes if c != "rate_limit_exceeded"]
+        if over:
+            assert set(codes) == {"subscription_inactive"}, codes
+            return
+        if capped:
+            assert set(admitted) <= {"usage_cap_exceeded"}, codes
+            return
+        if admitted:
+            assert sorted(admitted, key=str) == sorted([None] + ["concurrent_request_in_progress"] * (len(admitted) - 1),
+                                                       key=str), codes
+            served = next(r for r in responses if r.status_code == 200)
+            usage = self.usage(token)
+            usage.total_requests += 1
+            usage.total_ok += 1
+            usage.trial_used += self.in_trial(token)
+            usage.total_tokens_in += served.json()["usage"]["prompt_tokens"]
+            usage.total_tokens_out += served.json()["usage"]["completion_tokens"]
+
+    @rule(token=st.sampled_from(sorted(set(ACCOUNTS) - {BUSY})))
     def transcribe(self, token: str) -> None:
         r = self.post(token, "/api/v1/audio/transcriptions", files={"file": ("a.wav", WAV, "audio/wav")})
         if self.error_code(r) not in ("subscription_inactive", "rate_limit_exceeded", "usage_cap_exceeded"):
             assert r.status_code == 200 and isinstance(r.json()["text"], str), r.text
 
-    @rule(token=st.sampled_from(sorted(ACCOUNTS)), strip=st.booleans())
+    @rule(token=st.sampled_from(sorted(set(ACCOUNTS) - {BUSY})), strip=st.booleans())
     def document(self, token: str, strip: bool) -> None:
         if strip:
             r = self.post(token, "/api/v1/documents/strip-metadata", files={"file": ("note.txt", DOCUMENT, "text/plain")})
@@ -167,7 +197,7 @@ class KaiMachine(EmulatorMachine):
             if not strip:
                 assert "John Smith" not in r.json()["data"][0]["sanitized_text"]
 
-    @rule(token=st.sampled_from(sorted(ACCOUNTS)))
+    @rule(token=st.sampled_from(sorted(set(ACCOUNTS) - {BUSY})))
     def read_usage(self, token: str) -> None:
         r = self.call(token, "GET", "/api/v1/usage")
         if self.is_rate_limited(r):
@@ -175,7 +205,7 @@ class KaiMachine(EmulatorMachine):
         assert r.status_code == 200, r.text
         self.check_usage(token, r.json())
 
-    @rule(token=st.sampled_from(sorted(ACCOUNTS)))
+    @rule(token=st.sampled_from(sorted(set(ACCOUNTS) - {BUSY})))
     def list_models(self, token: str) -> None:
         r = self.call(token, "GET", "/api/v1/models")
         if self.trial_over(token):

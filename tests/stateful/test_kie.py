@@ -46,6 +46,9 @@ class KieMachine(EmulatorMachine):
     def pools_of(self, view: dict[str, Any]) -> dict[str, int]:
         return {"centicredits": round(view["credits"] * 100)}
 
+    def top_up_fields(self, token: str, amount: int) -> dict[str, Any] | None:
+        return {"credits": amount / 100}
+
     def rate_rule(self, token: str, method: str, path: str) -> RateRule | None:
         if path != "/api/v1/jobs/createTask":
             return None
@@ -99,6 +102,19 @@ class KieMachine(EmulatorMachine):
         charge = list(self.em.state.ledger.values())[-1]
         assert (charge.kind, charge.token, charge.ref, charge.amount) == ("charge", token, task_id, price)
         self.created_job(task_id, token)
+
+    @rule(token=st.sampled_from(sorted(ACCOUNTS)), n=st.integers(2, 6))
+    def create_task_burst(self, token: str, n: int) -> None:
+        """Concurrent createTask calls: never more paid than the credits cover."""
+        balance = self.cents(token)
+        body = {"json": {"model": "google/nano-banana", "input": {"prompt": "a burst"}}}
+        responses = self.call_many(token, "POST", "/api/v1/jobs/createTask", [body] * n)
+        paid = [r for r in responses if r.status_code == 200]
+        for r in responses:
+            assert r.status_code in (200, 402) or self.is_rate_limited(r), r.text
+        self.check_burst(responses, paid, balance, 400)
+        for r in paid:
+            self.created_job(r.json()["data"]["taskId"], token)
 
     @rule(token=st.sampled_from(sorted(ACCOUNTS)), fail=st.booleans(), name=st.integers(0, 2))
     def upload_image(self, token: str, fail: bool, name: int) -> None:

@@ -44,6 +44,9 @@ class KittaMachine(EmulatorMachine):
     def pools_of(self, view: dict[str, Any]) -> dict[str, int]:
         return {"quota": view["api_quota_remaining"], "credits": view["credits"]}
 
+    def top_up_fields(self, token: str, amount: int) -> dict[str, Any] | None:
+        return {"api_quota_remaining": amount, "credits": amount // 3}
+
     def extra_owned(self) -> Iterable[tuple[str, str]]:
         return ((voice_id, owner) for voice_id, (owner, _) in self.m.extra["voices"].items())
 
@@ -139,6 +142,19 @@ class KittaMachine(EmulatorMachine):
         charge = list(self.em.state.ledger.values())[-1]
         assert (charge.kind, charge.token, charge.ref, charge.parts) == ("charge", token, data["id"], {"credits": price})
         self.created_job(data["id"], token)
+
+    @rule(token=st.sampled_from(sorted(ACCOUNTS)), n=st.integers(2, 6))
+    def create_lip_sync_burst(self, token: str, n: int) -> None:
+        """Concurrent lip-sync tasks (50 credits each): never more paid than the credits cover."""
+        balance = self.expected_pools(token)["credits"]
+        body = {"json": {"video_url": VIDEO, "audio_url": OUTSIDE_AUDIO}}
+        responses = self.call_many(token, "POST", "/api/open/lip-sync/create", [body] * n)
+        paid = [r for r in responses if r.status_code == 200]
+        for r in responses:
+            assert r.status_code == 200 or self.is_rate_limited(r) or r.json()["code"] == "INSUFFICIENT_CREDITS", r.text
+        self.check_burst(responses, paid, balance, 50)
+        for r in paid:
+            self.created_job(r.json()["data"]["id"], token)
 
     @rule(token=st.sampled_from(sorted(ACCOUNTS)), method=st.sampled_from(["GET", "POST"]))
     def read_profile(self, token: str, method: str) -> None:

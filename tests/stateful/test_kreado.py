@@ -1,5 +1,5 @@
 """KreadoAI as a state machine: textToSpeech, lip-sync tasks (own video, system and custom
-avatars), subtitle removal and photo avatar uploads by three tokens, on a clock that crosses task
+avatars), subtitle removal, photo avatar and instant clone uploads by three tokens, on a clock that crosses task
 phases and the one-second windows of every endpoint. See machinery.py for the checks every
 provider shares; here besides:
 - a task is charged its price in K-coin cents (TTS: 1.00 per started 20 characters; lip-sync:
@@ -9,8 +9,9 @@ provider shares; here besides:
 - per-endpoint per-second limits, with the documented cooldown: a refused request starts a
   one-second cooldown that every retry in it starts again;
 - the queue caps (8 video tasks, 4 subtitle tasks waiting or in progress) answer 10019;
-- a token lists only its own videos and custom avatars; another token's TTS audio (by audioId)
-  or custom avatar is 10009 / 10020.
+- a token lists only its own videos and custom avatars (once their upload succeeded); another
+  token's video task (by taskId or jobId), TTS audio (by audioId) or custom avatar is 10009 /
+  10020.
 """
 from __future__ import annotations
 
@@ -32,6 +33,8 @@ DOC_VIDEO = ("https://aigc-cdn.kreadoai.com/digitalhuman/upload_simple_clone_vid
 DOC_AUDIO = "https://aigc-cdn.kreadoai.com/digitalhuman/audio/2024/11/2b150387595c4efba35db553740cb47a.mp3"  # 16 s
 DOC_SUBTITLE_VIDEO = "https://aigc-cdn.kreadoai.com/web_static/image/videoSubtitleRemove/sy.mp4"  # 7 s
 DOC_PHOTO = "https://cdn.pixabay.com/video/2021/06/24/78732-567321517_medium.jpg"
+CLONE_VIDEO = ("https://aigc-cdn.kreadoai.com/digitalhuman/upload_simple_clone_video/2024/12/"
+               "a3389d0323cb4f948a9d68f71062efeb.mp4")  # media.yaml: 30 s, 1080x1920
 MANDARIN = "1767068435675340832"
 SYSTEM_AVATAR = 9
 TEXTS = ("你好", "Hello there, this is a test of the machine.", "x" * 61)
@@ -58,6 +61,9 @@ class KreadoMachine(EmulatorMachine):
         whole, cents = view["balance"].split(".")
         return {"kcoin": int(whole) * 100 + int(cents)}
 
+    def top_up_fields(self, token: str, amount: int) -> dict[str, Any] | None:
+        return {"balance": f"{amount // 100}.{amount % 100:02d}"}
+
     def rate_rule(self, token: str, method: str, path: str) -> RateRule | None:
         name = self.names[path]
         return RateRule(name, self.limits["per_second"][name], 1.0, extend_on_reject=True)
@@ -72,7 +78,7 @@ class KreadoMachine(EmulatorMachine):
         return r
 
     POLLS = {"video": "/video/v3/getLipVideoResult", "subtitle": "/subtitle_removal/v3/taskResult",
-             "photo": "/avatar/v3/getUploadCustomAvatar"}
+             "photo": "/avatar/v3/getUploadCustomAvatar", "clone": "/video/v3/getUploadCloneVideoStatus"}
 
     def poll(self, job_id: str, token: str) -> httpx.Response:
         return self.post(token, self.POLLS[self.m.jobs[job_id].kind], {"jobId": int(job_id)}, read=True)
@@ -136,6 +142,23 @@ class KreadoMachine(EmulatorMachine):
             assert tts["paymentMoney"] == price // 100
             self.m.extra["audios"].append([tts["audioUrl"], tts["fileId"], token, speech_duration(content)])
 
+    @rule(token=st.sampled_from(sorted(ACCOUNTS)), n=st.integers(2, 5))
+    def subtitle_burst(self, token: str, n: int) -> None:
+        """Concurrent submissions: one per second passes the limit, then the queue cap and the
+        balance decide."""
+        balance, queued = self.cents(token), self.queued(token, "subtitle")
+        body = {"json": {"taskName": "burst", "srcFileUrl": DOC_SUBTITLE_VIDEO}}
+        responses = self.call_many(token, "POST", P + "/subtitle_removal/v3/submitTask", [body] * n)
+        codes = [r.json()["code"] for r in responses]
+        assert set(codes) <= {"200", "429", "10017", "10019"}, codes
+        paid = [r for r in responses if r.json()["code"] == "200"]
+        if queued < self.limits["subtitle_queue"]:
+            self.check_burst(responses, paid, balance, 140)
+        else:
+            assert not paid
+        for r in paid:
+            self.created_job(str(r.json()["data"]["jobId"]), token)
+
     @rule(token=st.sampled_from(sorted(ACCOUNTS)), audio=INDEX, by_id=st.booleans(), marker=st.sampled_from(MARKERS))
     def submit_lip_task(self, token: str, audio: int, by_id: bool, marker: str) -> None:
         """Audio from outside, or a TTS file (anyone's URL; by audioId only one's own)."""
@@ -179,9 +202,14 @@ class KreadoMachine(EmulatorMachine):
         if job_id is not None:
             self.created_job(job_id, token)
 
-    @rule(token=st.sampled_from(sorted(ACCOUNTS)), fail=st.booleans())
-    def upload_photo_avatar(self, token: str, fail: bool) -> None:
-        r = self.post(token, "/avatar/v3/uploadAvatar", {"fileUrl": DOC_PHOTO + ("?EMULATOR_FAIL" if fail else "")})
+    @rule(token=st.sampled_from(sorted(ACCOUNTS)), clone=st.booleans(), fail=st.booleans())
+    def upload_avatar(self, token: str, clone: bool, fail: bool) -> None:
+        """A photo avatar or an instant clone (free): an avatar of the token's once it succeeded."""
+        marker = "?EMULATOR_FAIL" if fail else ""
+        if clone:
+            r = self.post(token, "/video/v3/uploadCloneVideo", {"videoUrl": CLONE_VIDEO + marker})
+        else:
+            r = self.post(token, "/avatar/v3/uploadAvatar", {"fileUrl": DOC_PHOTO + marker})
         job_id = self.expect_charge(r, token, self.cents(token), 0, len(self.em.state.ledger))
         if job_id is not None:
             self.created_job(job_id, token)
@@ -198,18 +226,35 @@ class KreadoMachine(EmulatorMachine):
         own = {task.taskId for job_id, task in self.em.backend.state.videos.items() if self.m.jobs[job_id].owner == token}
         assert listed == own
 
-    @rule(token=st.sampled_from(sorted(ACCOUNTS)))
-    def list_custom_avatars(self, token: str) -> None:
-        r = self.post(token, "/avatar/v3/list", {"cloneDigitalHuman": 0, "supportTypeId": 100, "pageIndex": 1,
-                                                  "pageSize": 500}, read=True)
+    @rule(token=st.sampled_from(sorted(ACCOUNTS)), clone=st.booleans())
+    def list_custom_avatars(self, token: str, clone: bool) -> None:
+        r = self.post(token, "/avatar/v3/list", {"cloneDigitalHuman": int(clone), "supportTypeId": 101 if clone else 100,
+                                                  "pageIndex": 1, "pageSize": 500}, read=True)
         if self.is_rate_limited(r):
             return
         assert r.json()["code"] == "200", r.text
         listed = {a["digitalHumanId"] for a in r.json()["data"]["data"]}
         now = self.h.now()
         for avatar_id, (owner, job_id) in self.m.extra["avatars"].items():
+            if (self.m.jobs[job_id].kind == "clone") != clone:
+                continue
             usable = owner == token and self.em.state.jobs[job_id].state_at(now) == 3
             assert (avatar_id in listed) == usable, f"{token} lists {avatar_id} of {owner}: {usable}"
+
+    @precondition(lambda self: bool(self.em.backend.state.videos))
+    @rule(token=st.sampled_from(sorted(ACCOUNTS)), index=INDEX)
+    def video_detail(self, token: str, index: int) -> None:
+        """A video task by its (small, sequential) taskId: only its owner finds it."""
+        job_id = pick(sorted(self.em.backend.state.videos), index)
+        task_id = self.em.backend.state.videos[job_id].taskId
+        r = self.post(token, "/video/v3/detail", {"taskId": task_id}, read=True)
+        if self.is_rate_limited(r):
+            return
+        if self.m.jobs[job_id].owner == token:
+            assert r.json()["code"] == "200" and r.json()["data"]["taskId"] == task_id, r.text
+            self.observe(job_id, r.json()["data"]["status"])
+        else:
+            assert r.json()["code"] == "10009", r.text
 
     @rule(token=st.sampled_from(sorted(ACCOUNTS)))
     def read_balance(self, token: str) -> None:

@@ -43,9 +43,16 @@ class VoiceCloneMachine(EmulatorMachine):
         self.m.extra["voices"] = {}  # voice id -> owner
         self.m.extra["speeches"] = []
         for token, fields in ACCOUNTS.items():
-            view = self.seed_account(token, fields)
-            reset_at = datetime.fromisoformat(view["resetAt"].replace("Z", "+00:00")).timestamp()
-            self.m.extra["reset"][token] = (reset_at, fields["monthlyCredits"])
+            self.seed_account(token, fields)
+
+    def seed_account(self, token: str, fields: dict[str, Any]) -> dict[str, Any]:
+        view = super().seed_account(token, fields)
+        reset_at = datetime.fromisoformat(view["resetAt"].replace("Z", "+00:00")).timestamp()
+        self.m.extra["reset"][token] = (reset_at, view["monthlyCredits"])
+        return view
+
+    def top_up_fields(self, token: str, amount: int) -> dict[str, Any] | None:
+        return {"regular": amount // 2, "permanent": amount - amount // 2}
 
     def pools_of(self, view: dict[str, Any]) -> dict[str, int]:
         assert view["credits"] == view["regular"] + view["permanent"]
@@ -149,6 +156,19 @@ class VoiceCloneMachine(EmulatorMachine):
         assert charge.parts == {k: v for k, v in {"regular": regular, "permanent": cost - regular}.items() if v}
         self.created_job(speech_id, token)
         self.m.extra["speeches"].append(speech_id)
+
+    @rule(token=st.sampled_from(sorted(ACCOUNTS)), n=st.integers(2, 6), text=st.sampled_from(TEXTS))
+    def text_to_speech_burst(self, token: str, n: int, text: str) -> None:
+        """Concurrent TTS requests: never more paid than the credits cover."""
+        balance = self.balance(token)
+        responses = self.call_many(token, "POST", "/api/v1/tts", [{"json": {"text": text, "voiceId": ARIA}}] * n)
+        paid = [r for r in responses if r.status_code == 200]
+        for r in responses:
+            assert r.status_code == 200 or self.is_rate_limited(r) or r.json()["code"] == "USAGE_LIMIT_EXCEEDED", r.text
+        self.check_burst(responses, paid, balance, len(text.encode()))
+        for r in paid:
+            self.created_job(r.json()["speechId"], token)
+            self.m.extra["speeches"].append(r.json()["speechId"])
 
     @rule(token=st.sampled_from(sorted(ACCOUNTS)), fail=st.booleans())
     def clone_voice(self, token: str, fail: bool) -> None:
