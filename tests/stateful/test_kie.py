@@ -128,10 +128,18 @@ class KieMachine(EmulatorMachine):
         assert self.em.state.files[file_id].owner == token
         self.m.extra["uploads"] = [u for u in self.m.extra["uploads"] if u[0] != url] + [[url, token, file_id]]
 
-    @precondition(lambda self: bool(self.m.extra["uploads"]))
+    def files_handed_out(self) -> list[list[str]]:
+        """[url, owner, file id] of every upload and every task result handed out."""
+        results = [[f"{self.h.running.base_url}/files/{file_id}", task.owner, file_id]
+                   for task_id, task in sorted(self.em.backend.state.tasks.items()) for file_id in task.files
+                   if self.em.state.jobs[task_id].state_at(self.h.now()) == "success"]
+        return [*self.m.extra["uploads"], *results]
+
+    @precondition(lambda self: bool(self.files_handed_out()))
     @rule(token=st.sampled_from(sorted(ACCOUNTS)), index=INDEX)
     def download_link(self, token: str, index: int) -> None:
-        url, owner, file_id = pick(self.m.extra["uploads"], index)
+        """A 20-minute link to one's own live file (an upload or a result); anything else 422."""
+        url, owner, file_id = pick(self.files_handed_out(), index)
         r = self.call(token, "POST", "/api/v1/common/download-url", json={"url": url})
         if owner == token and self.live(file_id):
             assert r.status_code == 200, r.text
@@ -139,15 +147,17 @@ class KieMachine(EmulatorMachine):
             assert self.em.state.files[link.rsplit("/", 1)[-1]].owner == token
             return
         assert r.status_code == 422 and r.json()["code"] == 422, r.text
-        if owner == token and file_id in self.em.backend.state.issued:
+        if owner == token and file_id in self.em.backend.state.issued:  # expired, not forgotten yet
             assert "expired" in r.json()["msg"], r.text
         else:
             assert "Only kie.ai generated URLs" in r.json()["msg"], r.text
 
-    @precondition(lambda self: bool(self.m.extra["uploads"]))
+    @precondition(lambda self: bool(self.files_handed_out()))
     @rule(token=st.sampled_from(sorted(ACCOUNTS)), index=INDEX)
-    def copy_upload_by_url(self, token: str, index: int) -> None:
-        url, owner, file_id = pick(self.m.extra["uploads"], index)
+    def copy_file_by_url(self, token: str, index: int) -> None:
+        """file-url-upload of one of the emulator's own URLs: copied for its owner while it
+        lives; another token's file is refused without being read."""
+        url, owner, file_id = pick(self.files_handed_out(), index)
         r = self.call(token, "POST", "/api/file-url-upload",
                       json={"fileUrl": url, "uploadPath": "copies", "fileName": f"copy-of-{file_id}"})
         if owner == token and self.live(file_id):
@@ -157,8 +167,11 @@ class KieMachine(EmulatorMachine):
                 [copied, token, copied.rsplit("/", 1)[-1]]]
             return
         assert r.status_code == 400 and r.json()["success"] is False, r.text
-        if owner != token:
+        remembered = self.live(file_id) or file_id in self.em.backend.state.issued  # else long forgotten
+        if owner != token and remembered:
             assert "another account's file" in r.json()["msg"], r.text
+        elif remembered:
+            assert "expired" in r.json()["msg"], r.text
 
     @rule(token=st.sampled_from(sorted(ACCOUNTS)))
     def read_credit(self, token: str) -> None:

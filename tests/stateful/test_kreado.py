@@ -51,8 +51,8 @@ class KreadoMachine(EmulatorMachine):
         self.m.extra.update(audios=[], avatars={})  # [audioUrl, fileId, owner, seconds]; avatar id -> [owner, job id]
         self.names = {e.path: e.name for e in self.em.provider.endpoints}
         self.limits = self.em.backend.state.settings.limits
-        for token, balance in ACCOUNTS.items():
-            self.seed_account(token, {"balance": balance})
+        for token, balance in ACCOUNTS.items():  # members for longer than any run's clock travels
+            self.seed_account(token, {"balance": balance, "vipExpireTime": "2099-01-01 00:00:00"})
 
     def auth(self, token: str | None) -> dict[str, str]:
         return {"apiToken": token} if token else {}

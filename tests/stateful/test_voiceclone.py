@@ -4,7 +4,7 @@ rewinds. See machinery.py for the checks every provider shares; here besides:
 - a request is charged exactly its price (1 per UTF-8 byte, 1000 per clone) or refused with
   USAGE_LIMIT_EXCEEDED and nothing taken, and regular credits go before permanent ones;
 - a refund after the month rolled over returns only the permanent part (regular credits of the
-  old month would have expired);
+  old month would have expired; a charge of regular credits only gets nothing back);
 - a token's voice list holds exactly its own voices (plus public SYSTEM voices), with the states
   the engine holds; another token's voice is NOT_FOUND for TTS.
 """
@@ -80,12 +80,19 @@ class VoiceCloneMachine(EmulatorMachine):
         roll(self.h.now())
         return pools
 
-    def check_full_refund(self, job_id: str, charge: Any, refund: Any) -> None:
-        expected = dict(charge.parts)
-        if _month(charge.time) != _month(refund.time):
-            expected.pop("regular", None)  # that month's regular credits have expired
-        assert refund.parts == {k: v for k, v in expected.items() if v}, \
-            f"{job_id}: refunded {refund.parts} of {charge.parts}"
+    def refunds_due(self, job: Any, charge: Any) -> list[dict[str, int]]:
+        """The whole charge when the job was settled in the month it was charged; without its
+        regular credits when settled in a later month (they would have expired: nothing at all
+        for a charge of regular credits only). A job is settled at its end (`finishes_at`) or
+        later, when the clock next moved past it: if a month began in between, either."""
+        full = dict(charge.parts)
+        expired = {k: v for k, v in full.items() if k != "regular"}
+        ended, now = _month(job.finishes_at), _month(self.h.now())
+        if _month(charge.time) == ended == now:
+            return [full]
+        if _month(charge.time) != ended:
+            return [expired]
+        return [full, expired]
 
     def extra_owned(self) -> Iterable[tuple[str, str]]:
         return self.m.extra["voices"].items()
