@@ -375,6 +375,20 @@ class EmulatorMachine(RuleBasedStateMachine):
         return sorted(self.m.jobs)
 
     @precondition(lambda self: bool(self.m.jobs))
+    @rule(index=INDEX)
+    def advance_to_a_job_end(self, index: int) -> None:
+        """What a client's test does: advance the clock by exactly what a job still needs (its
+        phases' durations, right after creating it). Whether it is then over may hang on the
+        last bit of a float; once it is over, it must be settled (refunded, called back)."""
+        job = self.em.state.jobs[pick(self.job_ids(), index)]
+        now = self.h.now()
+        if job.created_at == now:
+            seconds = sum(float(s) for _, s in job.phases)
+        else:
+            seconds = max(0.0, job.finishes_at - now)
+        self.h.control("POST", "clock", {"advance_seconds": seconds})
+
+    @precondition(lambda self: bool(self.m.jobs))
     @rule(index=INDEX, state_index=INDEX)
     def force_job_state(self, index: int, state_index: int) -> None:
         job_id = pick(self.job_ids(), index)
