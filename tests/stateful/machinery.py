@@ -195,6 +195,7 @@ class EmulatorMachine(RuleBasedStateMachine):
     # False: the machine's read-only provider requests (polls, lists, balances) skip the store
     # audit (for a provider whose large seeded state makes every audit expensive)
     audit_reads: ClassVar[bool] = True
+    rate_headers: ClassVar[bool] = True  # answers carry X-RateLimit-* (and Retry-After when refused)
 
     @classmethod
     def bind(cls, harness: Harness, **attrs: Any) -> type[EmulatorMachine]:
@@ -289,9 +290,26 @@ class EmulatorMachine(RuleBasedStateMachine):
                 f"{method} {path} as {token}: rate limit {'refused' if limited else 'admitted'} it, "
                 f"the model {'admits' if predicted else 'refuses'} it ({rule}, window "
                 f"{self.m.windows.get(f'{token}|{rule.scope}')}): {r.status_code} {r.text[:300]}")
+            if self.rate_headers:
+                self._check_rate_headers(r, token, rule, predicted)
         if token is not None:
             self._check_tenancy(token, r)
         return r
+
+    def _check_rate_headers(self, r: httpx.Response, token: str, rule: RateRule, admitted: bool) -> None:
+        """X-RateLimit-Limit/Remaining/Reset tell the window's standing after this request:
+        what is left of it, and when it clears (a refusal: nothing left, and Retry-After)."""
+        start, count, blocked_until = self.m.windows[f"{token}|{rule.scope}"]
+        now = self.h.now()
+        assert r.headers.get("X-RateLimit-Limit") == str(rule.limit), r.headers
+        if admitted:
+            assert r.headers.get("X-RateLimit-Remaining") == str(rule.limit - int(count)), r.headers
+            assert r.headers.get("X-RateLimit-Reset") == str(math.ceil(start + rule.seconds)), r.headers
+        else:
+            assert r.headers.get("X-RateLimit-Remaining") == "0", r.headers
+            clears = blocked_until if now < blocked_until else start + rule.seconds
+            assert r.headers.get("X-RateLimit-Reset") == str(math.ceil(clears)), r.headers
+            assert int(r.headers["Retry-After"]) == max(1, math.ceil(clears - now)), r.headers
 
     def call_many(self, token: str, method: str, path: str, bodies: list[dict[str, Any]]) -> list[httpx.Response]:
         """Several requests as `token` at once (concurrent on the event loop): the number the

@@ -37,6 +37,7 @@ ACCOUNTS: dict[str, dict[str, Any]] = {
 
 class KieMachine(EmulatorMachine):
     failure_states = ("fail",)
+    rate_headers = False  # kie sends no X-RateLimit-* headers (Retry-After on a 429 only)
 
     def setup(self) -> None:
         self.m.extra["uploads"] = []  # [url, owner, file id]
