@@ -46,7 +46,7 @@ from emulators.pytest_plugin import RunningEmulator, start_emulator
 FROZEN_AT = 1768910400.0  # 2026-01-20T12:00:00Z: a multiple of every rate window used here
 
 # Fast and deterministic: no example database, the same examples on every run.
-MACHINE_SETTINGS = settings(max_examples=25, stateful_step_count=25, derandomize=True, database=None,
+MACHINE_SETTINGS = settings(max_examples=25, stateful_step_count=20, derandomize=True, database=None,
                             deadline=None, suppress_health_check=list(HealthCheck), print_blob=False)
 
 # Clock steps a rule may take: inside a phase, across phases, across rate windows, days.

@@ -277,4 +277,4 @@ def test_kreado_machine(harness: Harness) -> None:
     # Fewer, shorter runs, and the machine's reads unaudited: kreado's seeded catalogue makes
     # its state (every audited unit of work, every snapshot) about 30 times larger than the
     # other providers'. Submissions, uploads, the clock and forced states are still audited.
-    run_machine(KreadoMachine.bind(harness), max_examples=15, stateful_step_count=20)
+    run_machine(KreadoMachine.bind(harness), max_examples=15)
