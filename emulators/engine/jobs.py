@@ -71,16 +71,22 @@ class Job:
     def finishes_at(self) -> float:
         if self.forced_at is not None:
             return self.forced_at
-        return self.created_at + sum(self.durations)
+        t = self.created_at
+        for seconds in self.durations:  # added up as state_at does: the two agree to the last bit
+            t += seconds
+        return t
 
     def state_at(self, now: float) -> State:
+        """The state at `now`: a phase until its end (creation time plus the durations so far,
+        added in order), then the end state from exactly `finishes_at` on, so that a job the
+        scheduler finds due is always over (never dropped while a rounding bit short of it)."""
         if self.forced_state is not None:
             return self.forced_state
-        elapsed = now - self.created_at
+        t = self.created_at
         for state, seconds in zip(self.states, self.durations):
-            if elapsed < seconds:
+            t += seconds
+            if now < t:
                 return state
-            elapsed -= seconds
         return self.end_state
 
     def progress_at(self, now: float) -> float:
