@@ -1,0 +1,195 @@
+"""One emulator under fuzzing: a frozen clock, a baseline state restored before every case, and
+the checks every answer must pass.
+
+For each request: the state before it (`GET /_emulator/state`'s document, less what any request
+may legitimately change: rate-limit windows, and kai's request counters, which count errors too)
+is compared with the state after it. An error answer (HTTP >= 400, or a 200 whose body carries
+an error code where the provider answers errors that way) must leave it exactly as it was.
+No answer may be a 5xx the provider does not plan, log an unplanned error, break the contract
+(the plugin's contract check) or change state behind the store's back (audit mode)."""
+from __future__ import annotations
+
+import logging
+import os
+import time
+import warnings
+from typing import Any, Callable
+
+import httpx
+from hypothesis import HealthCheck, settings
+
+from emulators.engine.clock import Clock
+from emulators.pytest_plugin import RunningEmulator, start_emulator
+from tests.fuzz.wire import Wire
+
+# EMULATORS_FUZZ_SCALE=N runs N times as many cases, with fresh random seeds each run (the
+# default run is derandomized: the same cases every time, so CI is reproducible).
+SCALE = float(os.environ.get("EMULATORS_FUZZ_SCALE", "1") or 1)
+
+
+def fuzz_settings(examples: int) -> settings:
+    return settings(max_examples=max(1, int(examples * SCALE)), derandomize=SCALE == 1, deadline=None,
+                    database=None, print_blob=False,
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                           HealthCheck.filter_too_much])
+
+
+class FrozenClock(Clock):
+    """Emulated time that moves only when told (`advance`): jobs neither finish nor settle
+    between the two snapshots of one case, and every case starts at the same instant."""
+
+    __slots__ = ("base",)
+
+    def __init__(self, base: float) -> None:
+        super().__init__(0.0)
+        self.base = base
+
+    def now(self) -> float:
+        return self.base + self.offset
+
+
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+ErrorTest = Callable[[httpx.Response], bool]
+
+
+def http_error(response: httpx.Response) -> bool:
+    return response.status_code >= 400
+
+
+def body_code_error(success: Any) -> ErrorTest:
+    """Errors as HTTP >= 400, or a JSON body whose `code` is not `success` (kreado, kie live)."""
+    def test(response: httpx.Response) -> bool:
+        if response.status_code >= 400:
+            return True
+        if "json" not in response.headers.get("content-type", ""):
+            return False
+        try:
+            body = response.json()
+        except ValueError:
+            return False
+        return isinstance(body, dict) and "code" in body and body["code"] != success
+    return test
+
+
+class Fuzzer:
+    def __init__(self, provider: str, *, is_error: ErrorTest = http_error,
+                 volatile: Callable[[dict[str, Any]], None] | None = None,
+                 planned_5xx: Callable[[Wire, httpx.Response], bool] | None = None) -> None:
+        self.provider = provider
+        self.running, self._stop = start_emulator(provider)  # contract check and audit on
+        self.em = self.running.emulator
+        self.em.clock = FrozenClock(time.time())
+        self.em.clock.offset = self.em.state.clock_offset
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            self.client: httpx.Client = self.running.client()
+        self.control = self.running.control
+        self.is_error = is_error
+        self.volatile = volatile
+        self.planned_5xx = planned_5xx or (lambda wire, response: False)
+        self.baseline: dict[str, Any] | None = None
+        self.baseline_view: dict[str, Any] | None = None
+        self._log = _Collect()
+        logging.getLogger("emulators").addHandler(self._log)
+        self.cases = 0
+        self.errors = 0
+        self.statuses: dict[int, int] = {}
+        self.outcomes: dict[str, list[int]] = {}  # path -> [successes, error answers]
+
+    def close(self) -> None:
+        logging.getLogger("emulators").removeHandler(self._log)
+        self._stop()
+
+    @property
+    def base_url(self) -> str:
+        return self.running.base_url
+
+    def freeze_baseline(self) -> None:
+        """The state every case starts from (after the provider's setup requests)."""
+        self.em.audit_failures.clear()
+        self.em.journal.clear()
+        self._log.records.clear()
+        self.baseline = self.em.snapshot()
+        self.baseline_view = self.view()
+        self.em.restore(self.baseline)
+        assert self.view() == self.baseline_view, diff(self.baseline_view, self.view())  # restore is exact
+
+    def view(self) -> dict[str, Any]:
+        """The whole state, less what any request may change."""
+        state = self.em.snapshot()
+        state["engine"].pop("rate_windows", None)
+        if self.volatile is not None:
+            self.volatile(state)
+        return state
+
+    def send(self, wire: Wire) -> httpx.Response:
+        return self.client.request(wire.method, wire.url(), content=wire.body, headers=wire.headers)
+
+    def check(self, wire: Wire) -> httpx.Response:
+        """Sends one case from the baseline state and checks everything about its answer.
+        Every case starts from the same state (restored), so the state before it is the
+        baseline's, taken once."""
+        assert self.baseline is not None, "freeze_baseline() first"
+        em = self.em
+        em.restore(self.baseline)
+        em.journal.clear()
+        em.audit_failures.clear()
+        self._log.records.clear()
+        before = self.baseline_view
+        response = self.send(wire)
+        self.cases += 1
+        self.statuses[response.status_code] = self.statuses.get(response.status_code, 0) + 1
+        problems: list[str] = []
+        if response.status_code >= 500 and not self.planned_5xx(wire, response):
+            problems.append(f"status {response.status_code}: {response.text[:500]}")
+        for record in self._log.records:
+            problems.append(f"logged: {record.getMessage()}\n{_exc_text(record)}")
+        problems.extend(f"audit: {failure}" for failure in em.audit_failures)
+        for entry in em.journal.as_json():
+            problems.extend(f"contract: {v}" for v in entry["violations"])
+        error = self.is_error(response)
+        self.outcomes.setdefault(f"{wire.method} {wire.path}"[:80], [0, 0])[error] += 1
+        if error:
+            self.errors += 1
+            after = self.view()
+            if before != after:
+                problems.append("an error answer changed the state:\n  " + "\n  ".join(diff(before, after)[:20]))
+        if problems:
+            raise AssertionError(
+                f"{self.provider}: {wire.short()}\n-> {response.status_code} "
+                f"{response.headers.get('content-type', '')} {response.content[:400]!r}\n"
+                + "\n".join(problems))
+        return response
+
+
+def _exc_text(record: logging.LogRecord) -> str:
+    if record.exc_info:
+        return logging.Formatter().formatException(record.exc_info)[-3000:]
+    return ""
+
+
+def diff(before: Any, after: Any, path: str = "$") -> list[str]:
+    """The paths where two JSON documents differ."""
+    if isinstance(before, dict) and isinstance(after, dict):
+        out: list[str] = []
+        for key in sorted(set(before) | set(after), key=str):
+            if key not in after:
+                out.append(f"{path}.{key}: removed")
+            elif key not in before:
+                out.append(f"{path}.{key}: added {str(after[key])[:200]}")
+            else:
+                out.extend(diff(before[key], after[key], f"{path}.{key}"))
+        return out
+    if isinstance(before, list) and isinstance(after, list) and len(before) == len(after):
+        return [d for i, (b, a) in enumerate(zip(before, after)) for d in diff(b, a, f"{path}[{i}]")]
+    if before != after:
+        return [f"{path}: {str(before)[:200]} -> {str(after)[:200]}"]
+    return []
