@@ -19,7 +19,8 @@ IDS: dict[str, str] = {}
 
 
 def upload_parts() -> list[Part]:
-    return [file_part("file", "pic.png", png(), "image/png"), text_part("uploadPath", "images/user"),
+    # the path and name of the upload made in setup: a valid case replaces it
+    return [file_part("file", "pic.png", png(), "image/png"), text_part("uploadPath", "images"),
             text_part("fileName", "pic.png")]
 
 
@@ -42,6 +43,8 @@ def specs() -> list[Spec]:
                                                             "fileName": "copy.png"}, examples=30),
         Spec("POST", "/api/file-base64-upload", "json", examples=40, json={
             "base64Data": "data:text/plain;base64,aGVsbG8gd29ybGQ=", "uploadPath": "docs", "fileName": "hello.txt"}),
+        Spec("GET", "/files/{file_id}", params=(("file_id", "@png_id"),), examples=10),
+        Spec("HEAD", "/files/{file_id}", params=(("file_id", "@png_id"),), examples=10),
     ]
 
 
@@ -64,9 +67,10 @@ def fuzzer(request: pytest.FixtureRequest, closing: list[Fuzzer]) -> Iterator[Fu
     http = f.client
     auth = {"Authorization": "Bearer test-token"}
     r = http.post("/api/file-stream-upload", headers=auth, files={"file": ("pic.png", png(), "image/png")},
-                  data={"uploadPath": "images"})
+                  data={"uploadPath": "images", "fileName": "pic.png"})
     assert r.status_code == 200 and r.json()["code"] == 200, r.text
     IDS["png"] = r.json()["data"]["downloadUrl"]
+    IDS["png_id"] = IDS["png"].rsplit("/", 1)[-1]
     r = http.post("/api/file-stream-upload", headers=auth, files={"file": ("a.wav", wav(), "audio/wav")},
                   data={"uploadPath": "audio"})
     assert r.status_code == 200 and r.json()["code"] == 200, r.text
@@ -82,7 +86,8 @@ def fuzzer(request: pytest.FixtureRequest, closing: list[Fuzzer]) -> Iterator[Fu
 
 @pytest.mark.parametrize("spec", specs(), ids=lambda s: s.id)
 def test_kie_fuzz(fuzzer: Fuzzer, spec: Spec) -> None:
-    spec = replace(spec, json=_fill(spec.json), query=tuple((k, _fill(v)) for k, v in spec.query))
+    spec = replace(spec, json=_fill(spec.json), query=tuple((k, _fill(v)) for k, v in spec.query),
+                   params=tuple((k, _fill(v)) for k, v in spec.params))
 
     @fuzz_settings(spec.examples)
     @given(wire=fuzz_request(spec, AUTH))

@@ -40,6 +40,8 @@ def specs() -> list[Spec]:
             "video_url": "https://example.com/v.mp4", "audio_url": "@file"}),
         Spec("GET", "/api/open/lip-sync/query", query=(("id", "@task"),), examples=25),
         Spec("POST", "/api/open/lip-sync/query", "json", json={"id": "@task"}, encodings=BOTH, examples=25),
+        Spec("GET", "/files/{file_id}", params=(("file_id", "@file_id"),), examples=10),
+        Spec("HEAD", "/files/{file_id}", params=(("file_id", "@file_id"),), examples=10),
     ]
 
 
@@ -64,6 +66,7 @@ def fuzzer(closing: list[Fuzzer]) -> Iterator[Fuzzer]:
     r = http.post("/api/open/tts", headers=auth, json={"reference_id": ARIA, "text": "cached", "cache": True})
     assert r.status_code == 200, r.text
     IDS["file"] = r.json()["audio_url"]
+    IDS["file_id"] = IDS["file"].rsplit("/", 1)[-1]
     r = http.post("/api/open/lip-sync/create", headers=auth,
                   json={"video_url": "https://example.com/v.mp4", "audio_url": IDS["file"]})
     assert r.status_code == 200, r.text
@@ -78,7 +81,8 @@ def fuzzer(closing: list[Fuzzer]) -> Iterator[Fuzzer]:
 
 @pytest.mark.parametrize("spec", specs(), ids=lambda s: s.id)
 def test_kitta_fuzz(fuzzer: Fuzzer, spec: Spec) -> None:
-    spec = replace(spec, json=_fill(spec.json), query=tuple((k, _fill(v)) for k, v in spec.query))
+    spec = replace(spec, json=_fill(spec.json), query=tuple((k, _fill(v)) for k, v in spec.query),
+                   params=tuple((k, _fill(v)) for k, v in spec.params))
 
     @fuzz_settings(spec.examples)
     @given(wire=fuzz_request(spec, AUTH))

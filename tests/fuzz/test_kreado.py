@@ -57,6 +57,8 @@ def specs() -> list[Spec]:
              30),
         post("/subtitle_removal/v3/taskResult", {"jobId": "@subtitle_job"}),
         post("/subtitle_removal/v3/detail", {"jobId": "@subtitle_job"}, 10),
+        Spec("GET", "/files/{file_id}", params=(("file_id", "avatar-1-cover.jpeg"),), examples=10),
+        Spec("HEAD", "/files/{file_id}", params=(("file_id", "emo-6.mp4"),), examples=10),
     ]
 
 

@@ -15,6 +15,7 @@ from tests.fuzz.wire import file_part, text_part
 
 AUTH = Auth(bearer, ("poor-token", "starter-token", "limited-token"))
 SYSTEM_VOICE = "clsys00000000000000000001"
+SAMPLE = "clsys00000000000000000001-sample.mp3"  # a seeded file
 SPEECH = {"id": ""}  # a pending speech of test-token, made in setup
 
 
@@ -34,6 +35,8 @@ def specs() -> list[Spec]:
              examples=70),
         Spec("GET", "/api/v1/tts/{speechId}", params=(("speechId", "@speech"),), examples=30),
         Spec("GET", "/api/v1/credits", examples=20),
+        Spec("GET", "/files/{file_id}", params=(("file_id", SAMPLE),), examples=15),
+        Spec("HEAD", "/files/{file_id}", params=(("file_id", SAMPLE),), examples=10),
     ]
 
 
