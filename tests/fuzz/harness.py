@@ -6,9 +6,12 @@ may legitimately change: rate-limit windows, and kai's request counters, which c
 is compared with the state after it. An error answer (HTTP >= 400, or a 200 whose body carries
 an error code where the provider answers errors that way) must leave it exactly as it was.
 No answer may be a 5xx the provider does not plan, log an unplanned error, break the contract
-(the plugin's contract check) or change state behind the store's back (audit mode)."""
+(the plugin's contract check) or change state behind the store's back (audit mode). And no
+handler may await after it wrote (a watcher task looks whenever the request is suspended): a
+failure after that await would roll back over what other requests committed meanwhile."""
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import time
@@ -97,6 +100,21 @@ class Fuzzer:
         self.planned_5xx = planned_5xx or (lambda wire, response: False)
         self.baseline: dict[str, Any] | None = None
         self.baseline_view: dict[str, Any] | None = None
+        # Units of work opened while a case runs: a watcher task looks at them whenever the
+        # request is suspended (awaiting a thread, a body, a sleep). A unit that already holds
+        # changes then is a handler that awaits after it wrote: if it failed after that await,
+        # its rollback would restore records other requests changed meanwhile (lost updates).
+        self._units: list[Any] = []
+        self._awaited_after_write: list[str] = []
+        store = self.em.store
+        begin = store.begin
+
+        def tracking_begin() -> Any:
+            unit = begin()
+            self._units.append(unit)
+            return unit
+
+        store.begin = tracking_begin  # type: ignore[method-assign]
         self._log = _Collect()
         logging.getLogger("emulators").addHandler(self._log)
         self.cases = 0
@@ -131,7 +149,34 @@ class Fuzzer:
         return state
 
     def send(self, wire: Wire) -> httpx.Response:
-        return self.client.request(wire.method, wire.url(), content=wire.body, headers=wire.headers)
+        """Sends `wire` in-process on an event loop of this thread, watched (see __init__)."""
+        self._units.clear()
+        self._awaited_after_write.clear()
+        return asyncio.run(self._send(wire))
+
+    async def _send(self, wire: Wire) -> httpx.Response:
+        transport = httpx.ASGITransport(app=self.em, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url=self.base_url) as client:
+            done = asyncio.Event()
+            watcher = asyncio.create_task(self._watch(done))
+            try:
+                return await client.request(wire.method, wire.url(), content=wire.body, headers=wire.headers)
+            finally:
+                done.set()
+                await watcher
+
+    async def _watch(self, done: asyncio.Event) -> None:
+        spins = 0
+        while not done.is_set():
+            for unit in self._units:
+                # admission's rate-limit counts are written before the handler and kept anyway
+                changed = sorted({str(k) for k in unit.changes if k[0] != "engine.rate_windows"})[:5]
+                if changed and not unit.closed:
+                    note = f"a handler awaited after it wrote {changed}"
+                    if note not in self._awaited_after_write:
+                        self._awaited_after_write.append(note)
+            spins += 1
+            await asyncio.sleep(0 if spins < 100 else 0.0002)
 
     def check(self, wire: Wire) -> httpx.Response:
         """Sends one case from the baseline state and checks everything about its answer.
@@ -153,6 +198,7 @@ class Fuzzer:
         for record in self._log.records:
             problems.append(f"logged: {record.getMessage()}\n{_exc_text(record)}")
         problems.extend(f"audit: {failure}" for failure in em.audit_failures)
+        problems.extend(self._awaited_after_write)
         for entry in em.journal.as_json():
             problems.extend(f"contract: {v}" for v in entry["violations"])
         error = self.is_error(response)

@@ -28,6 +28,9 @@ class Wire:
     def __repr__(self) -> str:
         return self.short()
 
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:  # how Hypothesis shows a case
+        printer.text(self.short())
+
     def url(self) -> str:
         return self.path + ("?" + self.query.decode("latin-1") if self.query else "")
 
