@@ -5,6 +5,10 @@ from typing import Any
 
 import pytest
 
+from emulators.media.audio import silence
+from tests.fuzz.harness import Fuzzer
+from tests.fuzz.wire import Wire, file_part, multipart_body, multipart_type, text_part
+
 SEEDED_FILES = {"voiceclone": "clsys00000000000000000001-sample.mp3", "kreado": "emo-6.mp4"}
 
 
@@ -21,3 +25,24 @@ def test_head_on_a_file_url_matches_the_contract(emulator_factory: Any, provider
     assert head.content == b"" and head.headers["content-type"] == get.headers["content-type"]
     assert client.head("/files/no-such-file.mp3").status_code == 404
     assert em.control.violations() == []
+
+
+@pytest.mark.parametrize("provider, path, parts", [
+    ("voiceclone", "/api/v1/voice-clone", lambda data: [file_part("voice", "long.wav", data, "audio/wav"),
+                                                        text_part("title", "Long")]),
+])
+def test_a_clone_from_a_large_upload_writes_after_closing_the_form(provider: str, path: str, parts: Any) -> None:
+    """An upload over 1 MiB is spooled to disk, and closing it awaits a thread. The handlers
+    charged (voiceclone) and created the voice before closing the form, so a request could be
+    suspended holding uncommitted writes: a failure there would have rolled back over what other
+    requests committed meanwhile. The fuzz watcher flags any such await."""
+    data = silence(30, "wav")
+    assert len(data) > 1024 * 1024
+    fuzzer = Fuzzer(provider)
+    try:
+        fuzzer.freeze_baseline()
+        wire = Wire("POST", path, headers=[(b"authorization", b"Bearer test-token"),
+                                           (b"content-type", multipart_type())], body=multipart_body(parts(data)))
+        assert fuzzer.check(wire).status_code == 200
+    finally:
+        fuzzer.close()
