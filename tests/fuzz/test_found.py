@@ -30,6 +30,8 @@ def test_head_on_a_file_url_matches_the_contract(emulator_factory: Any, provider
 @pytest.mark.parametrize("provider, path, parts", [
     ("voiceclone", "/api/v1/voice-clone", lambda data: [file_part("voice", "long.wav", data, "audio/wav"),
                                                         text_part("title", "Long")]),
+    ("kitta", "/api/open/create-model", lambda data: [text_part("name", "Long"),
+                                                      file_part("audioFiles", "long.wav", data, "audio/wav")]),
 ])
 def test_a_clone_from_a_large_upload_writes_after_closing_the_form(provider: str, path: str, parts: Any) -> None:
     """An upload over 1 MiB is spooled to disk, and closing it awaits a thread. The handlers

@@ -331,9 +331,9 @@ async def create_model(call: Call) -> Response:
                 raise fail(call, "INVALID_PARAMETERS", "Unsupported audio format",
                            details=f"{upload.filename or 'audio file'} could not be decoded as {fmt}")
             samples.append((blob, stored, fmt, upload.filename, float(info.duration)))
-        voice = backend.create_model(call.account, name, description, visibility, samples, call.now)
     finally:
-        await form.close()
+        await form.close()  # before the write: nothing awaits between a write and its answer
+    voice = backend.create_model(call.account, name, description, visibility, samples, call.now)
     return JSON({"modelId": voice.id, "title": voice.title, "description": voice.description,
                  "createdAt": iso(voice.created_at), "message": "Model created successfully"})
 
