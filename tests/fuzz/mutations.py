@@ -171,6 +171,7 @@ def msgpack_mutation(draw: st.DrawFn, valid: Any) -> tuple[Any, str]:
 
 
 # -- multipart -----------------------------------------------------------------------------------------
+SPOOLED = 1100 * 1024  # past starlette's in-memory limit: the upload is spooled to disk
 ODD_FILENAMES = [b"", b" ", b"\x00", b"a\x00.wav", b"\xed\xa0\x80.wav", b"\xff\xfe.mp3", b"../../etc/passwd",
                  b"..", b".", b"/", b"C:\\x\\y.wav", b"a\"b.wav", b"a\\\"b", b"x" * 5000 + b".wav", b"\xe2\x80\xae.wav",
                  b"EMULATOR_FAIL.wav", b"noext", b".wav", b"a.WAV", b"a.wav.exe", b"%ED%A0%80.mp3", b"a;b=c.mp3",
@@ -199,7 +200,8 @@ def multipart_mutation(draw: st.DrawFn, valid: list[Part]) -> tuple[bytes, bytes
         i = draw(st.sampled_from(files))
         data = parts[i].data
         new = draw(st.sampled_from([b"", data[:44], data[:200], data[: len(data) // 2], b"RIFF" + b"\x00" * 40,
-                                    b"ID3" + b"\xff" * 60, data[:12] + b"\x00" * 5000, b"\x00" * 1000])
+                                    b"ID3" + b"\xff" * 60, data[:12] + b"\x00" * 5000, b"\x00" * 1000,
+                                    data + b"\x00" * SPOOLED])
                    | odd_bytes())
         parts[i] = replace(parts[i], data=new)
         note = f"file data of {parts[i].name!r} = {new[:60]!r} ({len(new)} bytes)"
