@@ -84,8 +84,9 @@ def body_code_error(success: Any) -> ErrorTest:
 
 class Fuzzer:
     def __init__(self, provider: str, *, is_error: ErrorTest = http_error,
-                 volatile: Callable[[dict[str, Any]], None] | None = None,
-                 planned_5xx: Callable[[Wire, httpx.Response], bool] | None = None) -> None:
+                 volatile: Callable[[dict[str, Any]], None] | None = None,  # drops fields (copying what it changes)
+                 planned_5xx: Callable[[Wire, httpx.Response], bool] | None = None,
+                 error_check: Callable[[dict[str, Any], dict[str, Any]], list[str]] | None = None) -> None:
         self.provider = provider
         self.running, self._stop = start_emulator(provider)  # contract check and audit on
         self.em = self.running.emulator
@@ -98,6 +99,7 @@ class Fuzzer:
         self.is_error = is_error
         self.volatile = volatile
         self.planned_5xx = planned_5xx or (lambda wire, response: False)
+        self.error_check = error_check  # more about an error answer: (state before, state after) -> problems
         self.baseline: dict[str, Any] | None = None
         self.baseline_view: dict[str, Any] | None = None
         # Units of work opened while a case runs: a watcher task looks at them whenever the
@@ -140,10 +142,10 @@ class Fuzzer:
         self.em.restore(self.baseline)
         assert self.view() == self.baseline_view, diff(self.baseline_view, self.view())  # restore is exact
 
-    def view(self) -> dict[str, Any]:
+    def view(self, snapshot: dict[str, Any] | None = None) -> dict[str, Any]:
         """The whole state, less what any request may change."""
-        state = self.em.snapshot()
-        state["engine"].pop("rate_windows", None)
+        state = dict(snapshot if snapshot is not None else self.em.snapshot())  # `volatile` copies what it drops from
+        state["engine"] = {k: v for k, v in state["engine"].items() if k != "rate_windows"}
         if self.volatile is not None:
             self.volatile(state)
         return state
@@ -203,11 +205,19 @@ class Fuzzer:
             problems.extend(f"contract: {v}" for v in entry["violations"])
         error = self.is_error(response)
         self.outcomes.setdefault(f"{wire.method} {wire.path}"[:80], [0, 0])[error] += 1
+        raw_after = self.em.snapshot()
+        after = self.view(raw_after)
         if error:
             self.errors += 1
-            after = self.view()
             if before != after:
                 problems.append("an error answer changed the state:\n  " + "\n  ".join(diff(before, after)[:20]))
+            if self.error_check is not None:
+                problems.extend(self.error_check(self.baseline, raw_after))
+        sent = b" ".join([wire.body, *(v for _, v in wire.headers)])
+        for token, account in before["backend"].get("accounts", {}).items():
+            if token.encode() not in sent and after["backend"]["accounts"].get(token) != account:
+                problems.append(f"the account of {token!r}, not named in the request, changed:\n  "
+                                + "\n  ".join(diff(account, after["backend"]["accounts"].get(token))[:10]))
         if problems:
             raise AssertionError(
                 f"{self.provider}: {wire.short()}\n-> {response.status_code} "

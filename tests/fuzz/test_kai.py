@@ -54,9 +54,21 @@ def specs() -> list[Spec]:
 
 
 def counters(state: dict[str, Any]) -> None:
-    for account in state["backend"]["accounts"].values():
-        account.pop("total_requests", None)
-        account.pop("total_errors", None)
+    accounts = {token: {k: v for k, v in account.items() if k not in ("total_requests", "total_errors")}
+                for token, account in state["backend"]["accounts"].items()}
+    state["backend"] = {**state["backend"], "accounts": accounts}
+
+
+def counted_once(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+    """An error answer counts as one request and one error of one account, or not at all (it was
+    refused before kai's gates: unknown token, rate limit, ...); never as a success."""
+    problems = []
+    for token, old in before["backend"]["accounts"].items():
+        new = after["backend"]["accounts"][token]
+        requests, errors = new["total_requests"] - old["total_requests"], new["total_errors"] - old["total_errors"]
+        if (requests, errors) not in ((0, 0), (1, 1)):
+            problems.append(f"{token}: total_requests +{requests}, total_errors +{errors} for one error answer")
+    return problems
 
 
 def planned(wire: Wire, response: httpx.Response) -> bool:
@@ -66,7 +78,7 @@ def planned(wire: Wire, response: httpx.Response) -> bool:
 
 @pytest.fixture(scope="module")
 def fuzzer(closing: list[Fuzzer]) -> Iterator[Fuzzer]:
-    f = Fuzzer("kai", volatile=counters, planned_5xx=planned)
+    f = Fuzzer("kai", volatile=counters, planned_5xx=planned, error_check=counted_once)
     closing.append(f)
     for token in ("test-token", *TOKENS):
         f.control.set_account(token, processing_seconds=0)  # no real sleeping
