@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 import time
 import warnings
 from typing import Any, Callable
@@ -61,6 +62,7 @@ class _Collect(logging.Handler):
 
 
 ErrorTest = Callable[[httpx.Response], bool]
+FILE_URL = re.compile(rb"https?://testserver/files/[A-Za-z0-9._-]+")
 
 
 def http_error(response: httpx.Response) -> bool:
@@ -86,7 +88,8 @@ class Fuzzer:
     def __init__(self, provider: str, *, is_error: ErrorTest = http_error,
                  volatile: Callable[[dict[str, Any]], None] | None = None,  # drops fields (copying what it changes)
                  planned_5xx: Callable[[Wire, httpx.Response], bool] | None = None,
-                 error_check: Callable[[dict[str, Any], dict[str, Any]], list[str]] | None = None) -> None:
+                 error_check: Callable[[dict[str, Any], dict[str, Any]], list[str]] | None = None,
+                 readers: Callable[[Wire, httpx.Response], list[Wire]] | None = None) -> None:
         self.provider = provider
         self.running, self._stop = start_emulator(provider)  # contract check and audit on
         self.em = self.running.emulator
@@ -100,6 +103,7 @@ class Fuzzer:
         self.volatile = volatile
         self.planned_5xx = planned_5xx or (lambda wire, response: False)
         self.error_check = error_check  # more about an error answer: (state before, state after) -> problems
+        self.readers = readers  # after a successful case: the requests that show what it stored
         self.baseline: dict[str, Any] | None = None
         self.baseline_view: dict[str, Any] | None = None
         # Units of work opened while a case runs: a watcher task looks at them whenever the
@@ -183,17 +187,44 @@ class Fuzzer:
     def check(self, wire: Wire) -> httpx.Response:
         """Sends one case from the baseline state and checks everything about its answer.
         Every case starts from the same state (restored), so the state before it is the
-        baseline's, taken once."""
+        baseline's, taken once. When the case succeeded and the provider has `readers`, the
+        clock then moves on an hour (its jobs finish) and every answer that shows what it
+        stored is fetched and checked too (lists, task queries, the files it made): whatever
+        one request was allowed to store, no later answer may break on it."""
         assert self.baseline is not None, "freeze_baseline() first"
+        self.em.restore(self.baseline)
+        response, after = self._step(wire, self.baseline_view, raw_before=self.baseline)
+        if self.readers is None or self.is_error(response) or after == self.baseline_view:
+            return response  # nothing stored: nothing new to show
+        context = f"after the case {wire.short()}\n-> {response.status_code} {response.content[:300]!r}\n"
+        self.advance(3600)
+        seen = {response.content}
+        for reader in self.readers(wire, response):
+            answer, _ = self._step(reader, self.view(), context=context, reader=True)
+            seen.add(answer.content)
+        known = self.baseline["engine"]["files"]  # the files this case made, not the seeded ones
+        urls = sorted({u for content in seen for u in FILE_URL.findall(content)
+                       if u.rsplit(b"/", 1)[-1].decode() not in known})[:3]
+        for url in urls:
+            self._step(Wire("GET", url.decode()), self.view(), context=context, reader=True)
+        return response
+
+    def advance(self, seconds: float) -> None:
+        """Moves the emulated clock on, settling what finished meanwhile (as the control API does)."""
         em = self.em
-        em.restore(self.baseline)
+        with em.lock, em.store.unit():
+            em.advance_clock(seconds)
+
+    def _step(self, wire: Wire, before: dict[str, Any], *, raw_before: dict[str, Any] | None = None,
+              context: str = "", reader: bool = False) -> tuple[httpx.Response, dict[str, Any]]:
+        em = self.em
         em.journal.clear()
         em.audit_failures.clear()
         self._log.records.clear()
-        before = self.baseline_view
         response = self.send(wire)
-        self.cases += 1
-        self.statuses[response.status_code] = self.statuses.get(response.status_code, 0) + 1
+        if not reader:
+            self.cases += 1
+            self.statuses[response.status_code] = self.statuses.get(response.status_code, 0) + 1
         problems: list[str] = []
         if response.status_code >= 500 and not self.planned_5xx(wire, response):
             problems.append(f"status {response.status_code}: {response.text[:500]}")
@@ -204,15 +235,18 @@ class Fuzzer:
         for entry in em.journal.as_json():
             problems.extend(f"contract: {v}" for v in entry["violations"])
         error = self.is_error(response)
-        self.outcomes.setdefault(f"{wire.method} {wire.path}"[:80], [0, 0])[error] += 1
+        path = re.sub(r".*/files/.*", "/files/*", wire.path)
+        label = ("reader " if reader else "") + f"{wire.method} {path}"[:80]
+        self.outcomes.setdefault(label, [0, 0])[error] += 1
         raw_after = self.em.snapshot()
         after = self.view(raw_after)
         if error:
-            self.errors += 1
+            if not reader:
+                self.errors += 1
             if before != after:
                 problems.append("an error answer changed the state:\n  " + "\n  ".join(diff(before, after)[:20]))
-            if self.error_check is not None:
-                problems.extend(self.error_check(self.baseline, raw_after))
+            if self.error_check is not None and raw_before is not None:
+                problems.extend(self.error_check(raw_before, raw_after))
         sent = b" ".join([wire.body, *(v for _, v in wire.headers)])
         for token, account in before["backend"].get("accounts", {}).items():
             if token.encode() not in sent and after["backend"]["accounts"].get(token) != account:
@@ -220,10 +254,10 @@ class Fuzzer:
                                 + "\n  ".join(diff(account, after["backend"]["accounts"].get(token))[:10]))
         if problems:
             raise AssertionError(
-                f"{self.provider}: {wire.short()}\n-> {response.status_code} "
+                f"{self.provider}: {context}{'reader: ' if reader else ''}{wire.short()}\n-> {response.status_code} "
                 f"{response.headers.get('content-type', '')} {response.content[:400]!r}\n"
                 + "\n".join(problems))
-        return response
+        return response, after
 
 
 def _exc_text(record: logging.LogRecord) -> str:

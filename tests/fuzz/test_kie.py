@@ -12,10 +12,23 @@ from tests.fuzz.conftest import closing  # noqa: F401 (fixture)
 from tests.fuzz.harness import Fuzzer, body_code_error, fuzz_settings
 from tests.fuzz.media import png, wav
 from tests.fuzz.mutations import Auth, Spec, bearer, fuzz_request
-from tests.fuzz.wire import Part, file_part, text_part
+from tests.fuzz.wire import Part, Wire, file_part, get, json_of, text_part
 
 AUTH = Auth(bearer, ("poor-token",))
 IDS: dict[str, str] = {}
+
+
+BEARER = [(b"authorization", b"Bearer test-token")]
+
+
+def readers(wire: Wire, response: Any) -> list[Wire]:
+    """What shows a successful case's task, an hour later (its result files are fetched too)."""
+    out = [get("/api/v1/chat/credit", BEARER)]
+    body = json_of(response)
+    data = body.get("data") if isinstance(body, dict) else None
+    if isinstance(data, dict) and isinstance(data.get("taskId"), str):
+        out.append(get("/api/v1/jobs/recordInfo", BEARER, [("taskId", data["taskId"])]))
+    return out
 
 
 def upload_parts() -> list[Part]:
@@ -29,7 +42,7 @@ def specs() -> list[Spec]:
         Spec("GET", "/api/v1/chat/credit", examples=10),
         Spec("POST", "/api/v1/jobs/createTask", "json", label="createTask image", examples=60, json={
             "model": "nano-banana-2", "callBackUrl": "https://example.com/cb",
-            "input": {"prompt": "a red fox", "aspect_ratio": "16:9", "resolution": "2K", "output_format": "png",
+            "input": {"prompt": "a red fox", "aspect_ratio": "16:9", "resolution": "1K", "output_format": "png",
                       "image_input": ["@png"]}}),
         Spec("POST", "/api/v1/jobs/createTask", "json", label="createTask video", examples=30, json={
             "model": "kling-2.6/image-to-video",
@@ -60,10 +73,10 @@ def _fill(value: Any) -> Any:
 
 @pytest.fixture(scope="module", params=["documented", "live"])
 def fuzzer(request: pytest.FixtureRequest, closing: list[Fuzzer]) -> Iterator[Fuzzer]:
-    f = Fuzzer("kie", is_error=body_code_error(200))
+    f = Fuzzer("kie", is_error=body_code_error(200), readers=readers)
     f.provider = f"kie ({request.param})"
     closing.append(f)
-    f.control.set_settings(profile=request.param)
+    f.control.set_settings(profile=request.param, callbackRetryDelays=[])  # one delivery attempt
     http = f.client
     auth = {"Authorization": "Bearer test-token"}
     r = http.post("/api/file-stream-upload", headers=auth, files={"file": ("pic.png", png(), "image/png")},

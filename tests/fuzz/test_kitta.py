@@ -12,12 +12,29 @@ from tests.fuzz.conftest import closing  # noqa: F401 (fixture)
 from tests.fuzz.harness import Fuzzer, fuzz_settings
 from tests.fuzz.media import mp3, wav
 from tests.fuzz.mutations import Auth, Spec, bearer, fuzz_request
-from tests.fuzz.wire import Part, file_part, text_part
+from tests.fuzz.wire import Part, Wire, file_part, get, json_of, post_json, text_part
 
 AUTH = Auth(bearer, ("poor-token", "free-token", "pro-token", "limited-token", "disabled-token"))
 ARIA = "5b4d8e0c2a7f4e1d9c3b6a8f0e2d4c6a"
 BOTH = ("json", "msgpack")
 IDS: dict[str, str] = {}
+
+
+BEARER = [(b"authorization", b"Bearer test-token")]
+
+
+def readers(wire: Wire, response: Any) -> list[Wire]:
+    """What shows a successful case's task or voice, an hour later (a new voice is used once)."""
+    out = [get("/api/open/profile", BEARER)]
+    body = json_of(response)
+    if isinstance(body, dict):
+        data = body.get("data")
+        if isinstance(data, dict) and isinstance(data.get("id"), str):
+            out.append(get("/api/open/lip-sync/query", BEARER, [("id", data["id"])]))
+        if isinstance(body.get("modelId"), str):
+            out.append(post_json("/api/open/tts", BEARER, {"reference_id": body["modelId"], "text": "Hello",
+                                                            "cache": True}))
+    return out
 
 
 def clone_parts() -> list[Part]:
@@ -55,7 +72,7 @@ def _fill(value: Any) -> Any:
 
 @pytest.fixture(scope="module")
 def fuzzer(closing: list[Fuzzer]) -> Iterator[Fuzzer]:
-    f = Fuzzer("kitta")
+    f = Fuzzer("kitta", readers=readers)
     closing.append(f)
     http = f.client
     auth = {"Authorization": "Bearer test-token"}

@@ -11,6 +11,7 @@ from hypothesis import given
 from tests.fuzz.conftest import closing  # noqa: F401 (fixture)
 from tests.fuzz.harness import Fuzzer, body_code_error, fuzz_settings
 from tests.fuzz.mutations import Auth, Spec, fuzz_request
+from tests.fuzz.wire import Wire, get, json_of, post_json
 
 P = "/apis/open"
 DOC_VIDEO = ("https://aigc-cdn.kreadoai.com/digitalhuman/upload_simple_clone_video/2024/11/"
@@ -22,6 +23,23 @@ MANDARIN = "1767068435675340832"
 AUTH = Auth(lambda token: [(b"apitoken", token)], ("poor-token", "expired-token"))
 IDS: dict[str, Any] = {}
 PAGE = {"pageIndex": 1, "pageSize": 10}
+
+
+TOKEN = [(b"apitoken", b"test-token")]
+
+
+def readers(wire: Wire, response: Any) -> list[Wire]:
+    """What shows a successful case's task, avatar or speech, an hour later."""
+    out = [post_json(P + "/video/v3/list", TOKEN, PAGE), get(P + "/user/v3/getInfo", TOKEN),
+           post_json(P + "/avatar/v3/list", TOKEN, {"cloneDigitalHuman": 1, "supportTypeId": 100, **PAGE}),
+           post_json(P + "/avatar/v3/list", TOKEN, {"cloneDigitalHuman": 1, "supportTypeId": 101, **PAGE})]
+    body = json_of(response)
+    data = body.get("data") if isinstance(body, dict) else None
+    if isinstance(data, dict) and data.get("jobId") is not None:
+        for path in ("/video/v3/getLipVideoResult", "/avatar/v3/getUploadCustomAvatar",
+                     "/video/v3/getUploadCloneVideoStatus", "/subtitle_removal/v3/taskResult"):
+            out.append(post_json(P + path, TOKEN, {"jobId": data["jobId"]}))
+    return out
 
 
 def specs() -> list[Spec]:
@@ -74,7 +92,7 @@ def _fill(value: Any) -> Any:
 
 @pytest.fixture(scope="module")
 def fuzzer(closing: list[Fuzzer]) -> Iterator[Fuzzer]:
-    f = Fuzzer("kreado", is_error=body_code_error("200"))
+    f = Fuzzer("kreado", is_error=body_code_error("200"), readers=readers)
     closing.append(f)
 
     def ok(path: str, body: Any) -> Any:

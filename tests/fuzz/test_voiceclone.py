@@ -2,7 +2,7 @@
 harness.Fuzzer (no unplanned 5xx or error log, contract shapes, errors leave no trace)."""
 from __future__ import annotations
 
-from typing import Iterator
+from typing import Any, Iterator
 
 import pytest
 from hypothesis import given
@@ -11,7 +11,7 @@ from tests.fuzz.conftest import closing  # noqa: F401 (fixture)
 from tests.fuzz.harness import Fuzzer, fuzz_settings
 from tests.fuzz.media import mp3, wav
 from tests.fuzz.mutations import Auth, Spec, bearer, fuzz_request
-from tests.fuzz.wire import file_part, text_part
+from tests.fuzz.wire import Wire, file_part, get, json_of, text_part
 
 AUTH = Auth(bearer, ("poor-token", "starter-token", "limited-token"))
 SYSTEM_VOICE = "clsys00000000000000000001"
@@ -23,6 +23,20 @@ def clone_parts() -> list:
     return [file_part("voice", "me.wav", wav(), "audio/wav"), text_part("title", "My voice"),
             text_part("description", "A test voice"), text_part("coverImage", "https://example.com/c.jpg"),
             text_part("tags", '["calm","en"]')]
+
+
+BEARER = [(b"authorization", b"Bearer test-token")]
+
+
+def readers(wire: Wire, response: Any) -> list[Wire]:
+    """What shows a successful case's voice or speech, an hour later."""
+    out = [get("/api/v1/voices", BEARER, [("limit", "100"), ("type", "USER")]),
+           get("/api/v1/voices", BEARER, [("limit", "100"), ("sortBy", "title"), ("sortOrder", "asc")]),
+           get("/api/v1/credits", BEARER)]
+    body = json_of(response)
+    if isinstance(body, dict) and isinstance(body.get("speechId"), str):
+        out.append(get(f"/api/v1/tts/{body['speechId']}", BEARER))
+    return out
 
 
 def specs() -> list[Spec]:
@@ -42,7 +56,7 @@ def specs() -> list[Spec]:
 
 @pytest.fixture(scope="module")
 def fuzzer(closing: list[Fuzzer]) -> Iterator[Fuzzer]:
-    f = Fuzzer("voiceclone")
+    f = Fuzzer("voiceclone", readers=readers)
     closing.append(f)
     http = f.client
     auth = {"Authorization": "Bearer test-token"}

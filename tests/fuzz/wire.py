@@ -154,3 +154,21 @@ def query_string(pairs: list[tuple[str | bytes, str | bytes]]) -> bytes:
     def enc(v: str | bytes) -> str:
         return quote_from_bytes(v if isinstance(v, bytes) else utf8(v), safe="")
     return "&".join(f"{enc(k)}={enc(v)}" for k, v in pairs).encode("ascii")
+
+
+def get(path: str, headers: list[tuple[bytes, bytes]], query: list[tuple[str, str]] | None = None) -> Wire:
+    return Wire("GET", path, query_string(list(query or [])), list(headers), note="reader")
+
+
+def post_json(path: str, headers: list[tuple[bytes, bytes]], body: Any) -> Wire:
+    return Wire("POST", path, b"", [*headers, (b"content-type", b"application/json")], json_body(body), note="reader")
+
+
+def json_of(response: Any) -> Any:
+    """The JSON body of an answer, None when it has none."""
+    if "json" not in response.headers.get("content-type", ""):
+        return None
+    try:
+        return response.json()
+    except ValueError:
+        return None
