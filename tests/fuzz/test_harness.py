@@ -3,6 +3,7 @@ and then answers an error, one that crashes, one that writes behind the store's 
 gateway's rollback passes them: a handler that charges and then raises leaves no trace."""
 from __future__ import annotations
 
+import asyncio
 from typing import Any, Awaitable, Callable, Iterator
 
 import pytest
@@ -85,3 +86,32 @@ def test_an_answer_outside_the_contract_is_caught(fuzzer: Fuzzer) -> None:
     serve(fuzzer, odd_shape)
     with pytest.raises(AssertionError, match="contract: "):
         fuzzer.check(CREDITS)
+
+
+def test_an_await_after_a_write_is_caught(fuzzer: Fuzzer) -> None:
+    async def charge_then_wait(call: Call) -> Response:
+        charge(call)
+        await asyncio.sleep(0.01)  # another request could commit meanwhile
+        return JSON({"success": True, "credits": 0})
+
+    serve(fuzzer, charge_then_wait)
+    with pytest.raises(AssertionError, match="a handler awaited after it wrote"):
+        fuzzer.check(CREDITS)
+
+
+def test_a_later_answer_that_breaks_on_what_a_case_stored_is_caught() -> None:
+    fuzzer = Fuzzer("voiceclone", readers=lambda wire, response: [CREDITS])
+    try:
+        fuzzer.freeze_baseline()
+
+        async def crash(call: Call) -> Response:
+            raise RuntimeError("cannot show what was stored")
+
+        serve(fuzzer, crash)
+        speech = Wire("POST", "/api/v1/tts", headers=[(b"authorization", b"Bearer test-token"),
+                                                      (b"content-type", b"application/json")],
+                      body=b'{"text": "Hello", "voiceId": "clsys00000000000000000001"}')
+        with pytest.raises(AssertionError, match=r"(?s)after the case POST /api/v1/tts.*reader: GET /api/v1/credits"):
+            fuzzer.check(speech)
+    finally:
+        fuzzer.close()
