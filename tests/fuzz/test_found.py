@@ -48,3 +48,16 @@ def test_a_clone_from_a_large_upload_writes_after_closing_the_form(provider: str
         assert fuzzer.check(wire).status_code == 200
     finally:
         fuzzer.close()
+
+
+def test_kai_refuses_an_integer_too_large_for_a_float(emulator_factory: Any) -> None:
+    """`"temperature": 10**400` reached math.isfinite(), which cannot convert it: a 500. It is
+    now refused as `1e400` is (docs/kai.md: numbers beyond a float get the field's message)."""
+    kai = emulator_factory("kai")
+    kai.control.set_account("test-token", processing_seconds=0)
+    r = kai.client().post("/api/v1/chat/completions", headers={"Authorization": "Bearer test-token"},
+                          json={"messages": [{"role": "user", "content": "Hello"}], "temperature": 10**400})
+    assert r.status_code == 400, r.text
+    assert r.json()["error"]["param"] == "temperature"
+    assert r.json()["error"]["message"] == "The temperature field must be a number."
+
