@@ -61,3 +61,12 @@ def test_kai_refuses_an_integer_too_large_for_a_float(emulator_factory: Any) -> 
     assert r.json()["error"]["param"] == "temperature"
     assert r.json()["error"]["message"] == "The temperature field must be a number."
 
+
+def test_kreado_refuses_a_rectangle_corner_too_large_for_a_float(emulator_factory: Any) -> None:
+    """A subtitle area's `rb_x: 10**400` reached math.isfinite(): a 500 (10001) instead of 10002."""
+    kreado = emulator_factory("kreado")
+    r = kreado.client().post("/apis/open/subtitle_removal/v3/submitTask", headers={"apiToken": "test-token"}, json={
+        "taskName": "sub", "srcFileUrl": "https://aigc-cdn.kreadoai.com/web_static/image/videoSubtitleRemove/sy.mp4",
+        "customRectAreaList": [{"lt_x": 0, "lt_y": 0, "rb_x": 10**400, "rb_y": 5}]})
+    assert r.status_code == 200, r.text
+    assert r.json()["code"] == "10002", r.text
