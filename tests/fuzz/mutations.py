@@ -422,3 +422,47 @@ def fuzz_request(draw: st.DrawFn, spec: Spec, auth: Auth) -> Wire:
 
 def odd_text_bytes() -> st.SearchStrategy[bytes]:
     return odd_text().map(utf8)
+
+
+# -- the sweep: every field of every endpoint, each with the values most likely to break it ------------
+SWEEP_JSON: list[Any] = [10**400, -(2**64), 0.5, "\ud800", None, []]
+SWEEP_BYTES: list[bytes] = [b"", b"\xed\xa0\x80", b"-1", b"1e400", b"x" * 70_000]
+
+
+def sweep(spec: Spec, auth: Auth) -> list[Wire]:
+    """Deterministic cases, one per (field, value): the fields of the JSON body (at any depth),
+    the text fields of the multipart body, and the query parameters."""
+    headers = auth.header(b"test-token")
+    params = {k: utf8(v) for k, v in spec.params}
+    path = fill_path(spec.path, params)
+    query = query_string(list(spec.query))
+    out: list[Wire] = []
+    if spec.body == "json":
+        for where in json_paths(spec.json):
+            for value in SWEEP_JSON:
+                body = copy.deepcopy(spec.json)
+                set_at(body, where, value)
+                for encoding in spec.encodings:
+                    raw = msgpack_body(body) if encoding == "msgpack" else json_body(body)
+                    ctype = b"application/msgpack" if encoding == "msgpack" else b"application/json"
+                    out.append(Wire(spec.method, path, query, [*headers, (b"content-type", ctype)], raw,
+                                    f"sweep {list(where)} = {value!r} [{encoding}]"[:200]))
+    if spec.body == "multipart" and spec.parts is not None:
+        valid = spec.parts()
+        for i, part in enumerate(valid):
+            if part.filename is not None:
+                continue
+            for value in SWEEP_BYTES:
+                parts = [replace(p) for p in valid]
+                parts[i] = replace(part, data=value)
+                out.append(Wire(spec.method, path, query, [*headers, (b"content-type", multipart_type())],
+                                multipart_body(parts), f"sweep part {part.name!r} = {value[:40]!r}"))
+    for i, (name, _) in enumerate(spec.query):
+        for value in SWEEP_BYTES:
+            pairs: list[tuple[Any, Any]] = [(k, v) for k, v in spec.query]
+            pairs[i] = (name, value[:MAX_QUERY_VALUE])
+            body = json_body(spec.json) if spec.body == "json" else b""
+            extra = [(b"content-type", b"application/json")] if spec.body == "json" else []
+            out.append(Wire(spec.method, path, query_string(pairs), [*headers, *extra], body,
+                            f"sweep query {name} = {value[:40]!r}"))
+    return out

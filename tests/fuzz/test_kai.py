@@ -13,7 +13,7 @@ from hypothesis import given
 from tests.fuzz.conftest import closing  # noqa: F401 (fixture)
 from tests.fuzz.harness import Fuzzer, fuzz_settings
 from tests.fuzz.media import wav
-from tests.fuzz.mutations import Auth, Spec, bearer, fuzz_request
+from tests.fuzz.mutations import Auth, Spec, bearer, fuzz_request, sweep
 from tests.fuzz.wire import Part, Wire, file_part, text_part
 from tests.kai.builders import png_with_metadata
 
@@ -94,3 +94,10 @@ def test_kai_fuzz(fuzzer: Fuzzer, spec: Spec) -> None:
         fuzzer.check(wire)
 
     run()
+
+
+@pytest.mark.parametrize("spec", [s for s in specs() if s.body != "none" or s.query], ids=lambda s: s.id)
+def test_kai_sweep(fuzzer: Fuzzer, spec: Spec) -> None:
+    """Every field, each with the values most likely to break it (mutations.SWEEP_*)."""
+    for wire in sweep(spec, AUTH):
+        fuzzer.check(wire, read_back=False)

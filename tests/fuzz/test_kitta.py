@@ -11,7 +11,7 @@ from hypothesis import given
 from tests.fuzz.conftest import closing  # noqa: F401 (fixture)
 from tests.fuzz.harness import Fuzzer, fuzz_settings
 from tests.fuzz.media import mp3, wav
-from tests.fuzz.mutations import Auth, Spec, bearer, fuzz_request
+from tests.fuzz.mutations import Auth, Spec, bearer, fuzz_request, sweep
 from tests.fuzz.wire import Part, Wire, file_part, get, json_of, post_json, text_part
 
 AUTH = Auth(bearer, ("poor-token", "free-token", "pro-token", "limited-token", "disabled-token"))
@@ -107,3 +107,12 @@ def test_kitta_fuzz(fuzzer: Fuzzer, spec: Spec) -> None:
         fuzzer.check(wire)
 
     run()
+
+
+@pytest.mark.parametrize("spec", [s for s in specs() if s.body != "none" or s.query], ids=lambda s: s.id)
+def test_kitta_sweep(fuzzer: Fuzzer, spec: Spec) -> None:
+    """Every field, each with the values most likely to break it (mutations.SWEEP_*)."""
+    spec = replace(spec, json=_fill(spec.json), query=tuple((k, _fill(v)) for k, v in spec.query),
+                   params=tuple((k, _fill(v)) for k, v in spec.params))
+    for wire in sweep(spec, AUTH):
+        fuzzer.check(wire, read_back=False)

@@ -10,7 +10,7 @@ from hypothesis import given
 
 from tests.fuzz.conftest import closing  # noqa: F401 (fixture)
 from tests.fuzz.harness import Fuzzer, body_code_error, fuzz_settings
-from tests.fuzz.mutations import Auth, Spec, fuzz_request
+from tests.fuzz.mutations import Auth, Spec, fuzz_request, sweep
 from tests.fuzz.wire import Wire, get, json_of, post_json
 
 P = "/apis/open"
@@ -129,3 +129,11 @@ def test_kreado_fuzz(fuzzer: Fuzzer, spec: Spec) -> None:
         fuzzer.check(wire)
 
     run()
+
+
+@pytest.mark.parametrize("spec", [s for s in specs() if s.body != "none" or s.query], ids=lambda s: s.id)
+def test_kreado_sweep(fuzzer: Fuzzer, spec: Spec) -> None:
+    """Every field, each with the values most likely to break it (mutations.SWEEP_*)."""
+    spec = replace(spec, json=_fill(spec.json))
+    for wire in sweep(spec, AUTH):
+        fuzzer.check(wire, read_back=False)

@@ -10,7 +10,7 @@ from hypothesis import given
 from tests.fuzz.conftest import closing  # noqa: F401 (fixture)
 from tests.fuzz.harness import Fuzzer, fuzz_settings
 from tests.fuzz.media import mp3, wav
-from tests.fuzz.mutations import Auth, Spec, bearer, fuzz_request
+from tests.fuzz.mutations import Auth, Spec, bearer, fuzz_request, sweep
 from tests.fuzz.wire import Wire, file_part, get, json_of, text_part
 
 AUTH = Auth(bearer, ("poor-token", "starter-token", "limited-token"))
@@ -90,3 +90,11 @@ def test_voiceclone_fuzz(fuzzer: Fuzzer, spec: Spec) -> None:
         fuzzer.check(wire)
 
     run()
+
+
+@pytest.mark.parametrize("spec", [s for s in specs() if s.body != "none" or s.query], ids=lambda s: s.id)
+def test_voiceclone_sweep(fuzzer: Fuzzer, spec: Spec) -> None:
+    """Every field, each with the values most likely to break it (mutations.SWEEP_*)."""
+    spec = _resolve(spec)
+    for wire in sweep(spec, AUTH):
+        fuzzer.check(wire, read_back=False)

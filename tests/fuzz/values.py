@@ -86,10 +86,15 @@ def odd_json() -> st.SearchStrategy[Any]:
 
 
 def _nest(n: int) -> Any:
-    value: Any = "x"
-    for i in range(n):
-        value = [value] if i % 2 else {"a": value}
-    return value
+    """`n` levels of objects and arrays around "x" (as JSON text when deep: no recursion here)."""
+    if n <= 50:
+        value: Any = "x"
+        for i in range(n):
+            value = [value] if i % 2 else {"a": value}
+        return value
+    opens = "".join("[" if i % 2 else '{"a":' for i in reversed(range(n)))
+    closes = "".join("]" if i % 2 else "}" for i in range(n))
+    return RawJSON(opens + '"x"' + closes)
 
 
 def like(value: Any) -> st.SearchStrategy[Any]:
