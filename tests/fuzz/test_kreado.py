@@ -43,40 +43,40 @@ def readers(wire: Wire, response: Any) -> list[Wire]:
 
 
 def specs() -> list[Spec]:
-    def post(path: str, body: dict[str, Any], examples: int = 20) -> Spec:
+    def post(path: str, body: dict[str, Any], examples: int = 14) -> Spec:
         return Spec("POST", P + path, "json", json=body, examples=examples, label=path)
     return [
         post("/avatar/v3/list", {"cloneDigitalHuman": 0, "supportTypeId": 101, "tagIds": [211, 137],
-                                 "areaTypeIds": [140], **PAGE}, 25),
-        post("/avatar/v3/uploadAvatar", {"fileUrl": DOC_PHOTO}, 25),
+                                 "areaTypeIds": [140], **PAGE}, 18),
+        post("/avatar/v3/uploadAvatar", {"fileUrl": DOC_PHOTO}, 18),
         post("/avatar/v3/getUploadCustomAvatar", {"jobId": "@photo_job"}),
         post("/video/v3/submitLipTask", {"taskName": "t", "videoUrl": DOC_VIDEO, "audioUrl": "@tts_url",
-                                         "audioId": "@audio_id"}, 40),
+                                         "audioId": "@audio_id"}, 28),
         post("/video/v3/submitSystemLipTask", {
             "taskName": "t", "videoRatio": 2, "audio": {"audioUrl": DOC_AUDIO},
             "digitalHuman": {"digitalHumanId": 9, "mask": 1, "x": 10, "y": -10, "resize": "1.5", "templateId": 6},
             "background": {"type": 303, "color": "#ffffff", "backgroundElements": [
-                {"elementType": 330, "fileUrl": DOC_PHOTO, "resize": "0.5"}]}}, 50),
+                {"elementType": 330, "fileUrl": DOC_PHOTO, "resize": "0.5"}]}}, 35),
         post("/video/v3/getLipVideoResult", {"jobId": "@video_job"}),
         post("/video/v3/list", {"status": 3, **PAGE}),
         post("/video/v3/detail", {"taskId": "@video_task"}),
-        post("/video/v3/emoList", {"id": 6, **PAGE}, 15),
-        post("/video/v3/uploadCloneVideo", {"videoUrl": DOC_VIDEO}, 25),
+        post("/video/v3/emoList", {"id": 6, **PAGE}, 10),
+        post("/video/v3/uploadCloneVideo", {"videoUrl": DOC_VIDEO}, 18),
         post("/video/v3/getUploadCloneVideoStatus", {"jobId": "@clone_job"}),
-        Spec("GET", P + "/user/v3/getInfo", examples=10, label="/user/v3/getInfo"),
-        Spec("GET", P + "/voice/v3/getVoiceLanguage", examples=10, label="/voice/v3/getVoiceLanguage"),
+        Spec("GET", P + "/user/v3/getInfo", examples=8, label="/user/v3/getInfo"),
+        Spec("GET", P + "/voice/v3/getVoiceLanguage", examples=8, label="/voice/v3/getVoiceLanguage"),
         post("/voice/v3/getVoiceList", {"language": "Chinese", "languageCityType": "", "gender": "male",
                                         "ageGroup": "young", "voiceClone": 0, "voiceSource": 3, **PAGE}),
         post("/voice/v3/textToSpeech", {"languageId": MANDARIN, "content": "Hello there", "voiceId": "zhida",
                                         "voiceSource": 3, "voiceClone": 0, "volume": 50, "prosodyRate": 0,
-                                        "prosodyPitch": 0}, 40),
+                                        "prosodyPitch": 0}, 28),
         post("/subtitle_removal/v3/submitTask", {"taskName": "sub", "srcFileUrl": DOC_SUBTITLE_VIDEO,
                                                  "customRectAreaList": [{"lt_x": 0, "lt_y": 0, "rb_x": 10, "rb_y": 5}]},
-             30),
+             22),
         post("/subtitle_removal/v3/taskResult", {"jobId": "@subtitle_job"}),
-        post("/subtitle_removal/v3/detail", {"jobId": "@subtitle_job"}, 10),
-        Spec("GET", "/files/{file_id}", params=(("file_id", "avatar-1-cover.jpeg"),), examples=10),
-        Spec("HEAD", "/files/{file_id}", params=(("file_id", "emo-6.mp4"),), examples=10),
+        post("/subtitle_removal/v3/detail", {"jobId": "@subtitle_job"}, 8),
+        Spec("GET", "/files/{file_id}", params=(("file_id", "avatar-1-cover.jpeg"),), examples=8),
+        Spec("HEAD", "/files/{file_id}", params=(("file_id", "emo-6.mp4"),), examples=8),
     ]
 
 
