@@ -121,6 +121,9 @@ class Fuzzer:
             return unit
 
         store.begin = tracking_begin  # type: ignore[method-assign]
+        # One event loop for every case: the engine keeps a little per loop (stall.py's
+        # sweeper), so a loop per case would pile those up.
+        self.loop = asyncio.new_event_loop()
         self._log = _Collect()
         logging.getLogger("emulators").addHandler(self._log)
         self.cases = 0
@@ -130,6 +133,7 @@ class Fuzzer:
 
     def close(self) -> None:
         logging.getLogger("emulators").removeHandler(self._log)
+        self.loop.close()
         self._stop()
 
     @property
@@ -158,7 +162,7 @@ class Fuzzer:
         """Sends `wire` in-process on an event loop of this thread, watched (see __init__)."""
         self._units.clear()
         self._awaited_after_write.clear()
-        return asyncio.run(self._send(wire))
+        return self.loop.run_until_complete(self._send(wire))
 
     async def _send(self, wire: Wire) -> httpx.Response:
         transport = httpx.ASGITransport(app=self.em, raise_app_exceptions=False)
