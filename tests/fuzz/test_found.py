@@ -70,3 +70,25 @@ def test_kreado_refuses_a_rectangle_corner_too_large_for_a_float(emulator_factor
         "customRectAreaList": [{"lt_x": 0, "lt_y": 0, "rb_x": 10**400, "rb_y": 5}]})
     assert r.status_code == 200, r.text
     assert r.json()["code"] == "10002", r.text
+
+
+@pytest.mark.parametrize("name, data, anonymize_status", [
+    ("letter.txt", b'["\\ud800"]', 200),  # JSON by content, but no JSON text: read as text
+    ("data.json", b'["\\ud800"]', 400),  # named JSON: text_extraction_failed
+    ("deep.txt", b"[" * 5000 + b"]" * 5000, 200),  # Python's parser overflowed its stack
+    ("deep.json", b"[" * 500 + b"]" * 500, 200),  # deep, but within 512 levels: still JSON
+    ("nan.json", b'{"a": NaN}', 400),
+])
+def test_kai_documents_take_json_only_as_json_text(emulator_factory: Any, name: str, data: bytes,
+                                                  anonymize_status: int) -> None:
+    """A document whose JSON holds a lone surrogate escape got into the anonymized text and broke
+    the answer (500); a deeply nested one overflowed the parser (500, both endpoints)."""
+    kai = emulator_factory("kai")
+    kai.control.set_account("test-token", processing_seconds=0)
+    client, auth = kai.client(), {"Authorization": "Bearer test-token"}
+    r = client.post("/api/v1/documents/anonymize", headers=auth, files={"files[]": (name, data, "text/plain")})
+    assert r.status_code == anonymize_status, r.text
+    if anonymize_status == 400:
+        assert r.json()["error"]["code"] == "text_extraction_failed"
+    r = client.post("/api/v1/documents/strip-metadata", headers=auth, files={"file": (name, data, "text/plain")})
+    assert r.status_code == 200 and r.content == data
