@@ -201,7 +201,7 @@ def multipart_mutation(draw: st.DrawFn, valid: list[Part]) -> tuple[bytes, bytes
         data = parts[i].data
         new = draw(st.sampled_from([b"", data[:44], data[:200], data[: len(data) // 2], b"RIFF" + b"\x00" * 40,
                                     b"ID3" + b"\xff" * 60, data[:12] + b"\x00" * 5000, b"\x00" * 1000,
-                                    data + b"\x00" * SPOOLED])
+                                    data + b"\x00" * SPOOLED, *SWEEP_FILES])
                    | odd_bytes())
         parts[i] = replace(parts[i], data=new)
         note = f"file data of {parts[i].name!r} = {new[:60]!r} ({len(new)} bytes)"
@@ -427,6 +427,11 @@ def odd_text_bytes() -> st.SearchStrategy[bytes]:
 # -- the sweep: every field of every endpoint, each with the values most likely to break it ------------
 SWEEP_JSON: list[Any] = [10**400, -(2**64), 0.5, "\ud800", None, []]
 SWEEP_BYTES: list[bytes] = [b"", b"\xed\xa0\x80", b"-1", b"1e400", b"x" * 70_000]
+# File contents that text and document parsers trip on: JSON that is no JSON text, nesting past
+# Python's stack, UTF-16 with a lone surrogate, a NUL-filled "text", a zip with nothing inside.
+SWEEP_FILES: list[bytes] = [b"", b'["\\ud800"]', b"[" * 5000 + b"]" * 5000, b'{"a": NaN, "b": 1e400}',
+                            b"\xff\xfe\x00\xd8a\x00", b"\x00" * 64,
+                            b"PK\x05\x06" + b"\x00" * 18, b"%PDF-1.4\n%%EOF"]
 
 
 def sweep(spec: Spec, auth: Auth) -> list[Wire]:
@@ -450,13 +455,11 @@ def sweep(spec: Spec, auth: Auth) -> list[Wire]:
     if spec.body == "multipart" and spec.parts is not None:
         valid = spec.parts()
         for i, part in enumerate(valid):
-            if part.filename is not None:
-                continue
-            for value in SWEEP_BYTES:
+            for value in SWEEP_FILES if part.filename is not None else SWEEP_BYTES:
                 parts = [replace(p) for p in valid]
                 parts[i] = replace(part, data=value)
                 out.append(Wire(spec.method, path, query, [*headers, (b"content-type", multipart_type())],
-                                multipart_body(parts), f"sweep part {part.name!r} = {value[:40]!r}"))
+                                multipart_body(parts), f"sweep part {part.name!r} = {value[:40]!r} ({len(value)} bytes)"))
     for i, (name, _) in enumerate(spec.query):
         for value in SWEEP_BYTES:
             pairs: list[tuple[Any, Any]] = [(k, v) for k, v in spec.query]
