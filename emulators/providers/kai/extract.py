@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from typing import Any
 from xml.etree import ElementTree
 
+from emulators.engine.http import PROVIDER_JSON_DEPTH
+from emulators.engine.strict_json import strict_json
 from emulators.media.sniff import sniff
 from emulators.providers.kai import ocr
 
@@ -95,12 +97,27 @@ def kind_of(data: bytes, filename: str | None) -> str | None:
     return "txt"
 
 
+def parse_json(text: str) -> Any:
+    """A JSON document's value; NotStrictJSON (a ValueError) for what is no JSON text: a lone
+    UTF-16 surrogate escape ("\\ud800": no answer could carry the text back), NaN/Infinity or a
+    number beyond a double, nesting deeper than 512 levels (Python's parser would overflow)."""
+    return strict_json(text.encode("utf-8"), max_depth=PROVIDER_JSON_DEPTH)
+
+
 def is_json(text: str) -> bool:
     try:
-        json.loads(text)
+        parse_json(text)
     except ValueError:
         return False
     return True
+
+
+def _pretty(value: Any, raw: str) -> str:
+    """A JSON document pretty-printed, or as sent when it nests too deep to print that way."""
+    try:
+        return json.dumps(value, ensure_ascii=False, indent=2)
+    except RecursionError:
+        return raw
 
 
 def decode_text(data: bytes) -> str | None:
@@ -123,7 +140,7 @@ def extract(data: bytes, kind: str) -> Extracted:
         text = decode_text(data) or ""
         if kind == "json":
             try:
-                text = json.dumps(json.loads(text), ensure_ascii=False, indent=2)
+                text = _pretty(parse_json(text), text)
             except ValueError:
                 raise NoText("The JSON file could not be parsed.") from None
         return _nonempty(Extracted(text, "text", 1, kind))

@@ -74,13 +74,21 @@ def _number(body: dict[str, Any], name: str, low: float, high: float, integer: b
     if integer:
         if isinstance(value, bool) or not isinstance(value, int):
             raise invalid(f"The {name} field must be an integer.", name)
-    elif isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    elif isinstance(value, bool) or not isinstance(value, (int, float)) or not _finite(value):
         raise invalid(f"The {name} field must be a number.", name)
     if value < low:
         raise invalid(f"The {name} field must be at least {_fmt(low)}.", name)
     if value > high:
         raise invalid(f"The {name} field must not be greater than {_fmt(high)}.", name)
     return value
+
+
+def _finite(value: float) -> bool:
+    """A finite double; an integer beyond a double (10**400) is not, like the float 1e400."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
 
 
 def _fmt(x: float) -> str:

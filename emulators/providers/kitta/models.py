@@ -190,6 +190,13 @@ class KittaBackend(Backend):
     def tts_cost(self, text: str) -> int:
         return math.ceil(len(text) * self.state.settings.prices["tts_quota_per_character"])
 
+    def check_quota(self, account: Account, characters: int) -> None:
+        """NotEnough when the quota cannot cover `characters`; takes nothing (a handler checks
+        before its slow work and charges after it, so no await separates a charge from its answer)."""
+        available = account.quota.total()
+        if characters > available:
+            raise NotEnough("quota", available, characters)
+
     def charge_quota(self, account: Account, characters: int, ref: str) -> int:
         """Takes `characters` from the quota; returns what is left."""
         with self.emulator.lock:

@@ -235,14 +235,17 @@ async def tts(call: Call) -> Response:
         raise fail(call, "NOT_FOUND", VOICE_NOT_FOUND)
     characters = backend.tts_cost(text)
     try:
+        backend.check_quota(account, characters)
+        # Rendered before the charge: a failure after an await would roll the account back to
+        # what it was before, undoing what other requests charged meanwhile.
+        data = None if cache else await _audio(text, fmt, reference_id)
         remaining = backend.charge_quota(account, characters, f"tts:{reference_id}")
     except NotEnough as exc:
         raise _shortage(call, exc) from None
-    if cache:
+    if data is None:
         file_id = backend.speech_file(account, text, fmt, reference_id)
         return JSON({"success": True, "audio_url": _file_url(call, file_id), "format": fmt,
                      "characters_used": characters, "quota_remaining": remaining})
-    data = await _audio(text, fmt, reference_id)
     return Response(data, media_type=MIME_TYPES[fmt],
                     headers={"X-Characters-Used": str(characters), "X-Quota-Remaining": str(remaining)})
 
@@ -269,10 +272,11 @@ async def tts_v2(call: Call) -> Response:
         raise fail(call, "NOT_FOUND", VOICE_NOT_FOUND)
     characters = backend.tts_cost(text)
     try:
+        backend.check_quota(account, characters)
+        data = await _audio(text, fmt, voice_id)  # before the charge: see tts()
         remaining = backend.charge_quota(account, characters, f"tts-v2:{voice_id}")
     except NotEnough as exc:
         raise _shortage(call, exc) from None
-    data = await _audio(text, fmt, voice_id)
     return Response(data, media_type=MIME_TYPES[fmt],
                     headers={"X-Characters-Used": str(characters), "X-Quota-Remaining": str(remaining)})
 
@@ -327,9 +331,9 @@ async def create_model(call: Call) -> Response:
                 raise fail(call, "INVALID_PARAMETERS", "Unsupported audio format",
                            details=f"{upload.filename or 'audio file'} could not be decoded as {fmt}")
             samples.append((blob, stored, fmt, upload.filename, float(info.duration)))
-        voice = backend.create_model(call.account, name, description, visibility, samples, call.now)
     finally:
-        await form.close()
+        await form.close()  # before the write: nothing awaits between a write and its answer
+    voice = backend.create_model(call.account, name, description, visibility, samples, call.now)
     return JSON({"modelId": voice.id, "title": voice.title, "description": voice.description,
                  "createdAt": iso(voice.created_at), "message": "Model created successfully"})
 

@@ -525,6 +525,14 @@ async def text_to_speech(call: Call) -> Response:
 
 
 # -- subtitle removal ----------------------------------------------------------------------------------
+def _finite(value: float) -> bool:
+    """A finite double; an integer beyond a double (10**400) is not, as Java's binding refuses it."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
 def _rects(data: dict[str, Any], name: str) -> None:
     value = data.get(name)
     if value is None:
@@ -537,7 +545,7 @@ def _rects(data: dict[str, Any], name: str) -> None:
         coords = {}
         for key in ("lt_x", "lt_y", "rb_x", "rb_y"):
             v = rect.get(key)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not _finite(v) or v < 0:
                 raise _fail()
             coords[key] = v
         if coords["rb_x"] < coords["lt_x"] or coords["rb_y"] < coords["lt_y"]:

@@ -75,16 +75,16 @@ async def clone_voice(call: Call) -> Response:
             None, probe, call.emulator.blobs.path(blob))
         if info is None or not info.has_audio or not info.duration:
             raise error("INVALID_PARAMETERS", INVALID_FILE_TYPE)
-        account = call.account
-        try:
-            voice = backend.clone_voice(account, blob, stored, fmt, info.duration, title, description,
-                                        cover, tags, upload.filename, call.now)
-        except ValueError as exc:
-            raise error("INVALID_PARAMETERS", str(exc)) from None
-        except Exception as exc:
-            raise _credit_error(exc) from None
+        filename = upload.filename
     finally:
-        await form.close()
+        await form.close()  # before any write: nothing awaits between a charge and its answer
+    try:
+        voice = backend.clone_voice(call.account, blob, stored, fmt, info.duration, title, description,
+                                    cover, tags, filename, call.now)
+    except ValueError as exc:
+        raise error("INVALID_PARAMETERS", str(exc)) from None
+    except Exception as exc:
+        raise _credit_error(exc) from None
     body = backend.voice_json(voice, call.now, _url(call, voice.audioFile))
     cloned = {k: body[k] for k in ("id", "title", "description", "coverImage", "audioUrl", "duration",
                                     "tags", "createdAt", "status")}
