@@ -108,7 +108,7 @@ class ResponseSpec:
                         if name.lower() != "content-type"]  # OpenAPI: described by `content`
         self.content = Content(spec.get("content"), document)
 
-    def check(self, headers: Mapping[str, str], body: bytes | None, head: bytes,
+    def check(self, headers: Mapping[str, str], body: bytes | None, head: bytes | None,
               closed: bool = False) -> list[Problem]:
         problems = [p for h in self.headers for p in _header_problems(h, headers, RESPONSE)]
         problems += _body_problems(self.content, headers.get("content-type"), body, head, closed, RESPONSE)
@@ -123,12 +123,17 @@ def _header_problems(header: Header, headers: Mapping[str, str], side: str) -> l
     return [Problem(side, f"header:{header.name}", f"{value!r}: {wrong}")] if wrong else []
 
 
-def _body_problems(content: Content, content_type: str | None, body: bytes | None, head: bytes,
+def _body_problems(content: Content, content_type: str | None, body: bytes | None, head: bytes | None,
                    closed: bool, side: str) -> list[Problem]:
-    """Content type against the documented ones, then the body (when it was kept) against its schema."""
+    """Content type against the documented ones, then the body (when it was kept) against its
+    schema. `head` None: an answer that has no body by its nature (HEAD), only headers count."""
     if not content.media:
         return []
     actual = media_type(content_type)
+    if head is None:
+        if actual and content.match(actual) is None:
+            return [Problem(side, "header:content-type", f"{actual!r} is not documented ({content.names()})")]
+        return []
     empty = body == b"" or (body is None and not head)
     if not actual:
         if empty:
@@ -163,7 +168,7 @@ class Responses:
         by_key = self.by_key
         return by_key.get(key) or by_key.get(f"{key[0]}XX") or by_key.get("DEFAULT")
 
-    def check(self, status: int, headers: Mapping[str, str], body: bytes | None, head: bytes = b"",
+    def check(self, status: int, headers: Mapping[str, str], body: bytes | None, head: bytes | None = b"",
               closed: bool = False) -> list[Problem]:
         spec = self.get(status)
         if spec is None:
@@ -266,7 +271,7 @@ class Operation:
         return RequestSpec(self._parameters, self.spec.get("requestBody"), self.document)
 
     def check_response(self, status: int, headers: Mapping[str, str], body: bytes | None,
-                       head: bytes = b"", *, closed: bool = False) -> list[Problem]:
+                       head: bytes | None = b"", *, closed: bool = False) -> list[Problem]:
         """`headers` with lower-case names; `body` None when it was not kept (too large, streamed):
         then only what `head` (its first bytes) shows is checked."""
         return self.responses.check(status, headers, body, head, closed)
@@ -362,7 +367,7 @@ class Contract:
         return match.groupdict() if match else {}
 
     def check_unmatched(self, method: str, path: str, status: int, headers: Mapping[str, str],
-                        body: bytes | None, head: bytes = b"", *, closed: bool = False) -> list[Problem]:
+                        body: bytes | None, head: bytes | None = b"", *, closed: bool = False) -> list[Problem]:
         """An answer to a path or method the contract has no operation for."""
         if self.unmatched is not None:
             return self.unmatched.check(status, headers, body, head, closed)
@@ -428,15 +433,14 @@ class ResponseCapture:
 def check_exchange(contract: Contract, method: str, path: str, capture: ResponseCapture,
                    *, closed: bool = False) -> list[Problem]:
     op = contract.operation(method, path)
-    body = capture.body
+    body, head = capture.body, capture.head
     if op is None and method == "HEAD" and capture.status < 400:
         # a HEAD the contract does not list answers as its GET, without the body (RFC 9110)
-        op, body = contract.operation("GET", path), None
+        op, body, head = contract.operation("GET", path), None, None
     if op is None:
         return contract.check_unmatched(method, path, capture.status, capture.headers, capture.body,
                                         capture.head, closed=closed)
-    return op.check_response(capture.status, capture.headers, body, capture.head if body is not None else b"",
-                             closed=closed)
+    return op.check_response(capture.status, capture.headers, body, head, closed=closed)
 
 
 class ContractLayer:

@@ -74,22 +74,30 @@ class _Sweeper:
     _by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Sweeper] = weakref.WeakKeyDictionary()
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.loop = loop
+        # weakly: the sweeper is the value of a dictionary keyed weakly by its loop, and a
+        # strong reference back would keep every loop that ever read a body alive
+        self._loop = weakref.ref(loop)
         self.active: set[_StallGuard] = set()
         self.handle: asyncio.TimerHandle | None = None
 
-    _last: _Sweeper | None = None  # the common case, one loop: no weak-dictionary lookup
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        loop = self._loop()
+        assert loop is not None, "a sweeper outlived its loop"
+        return loop
+
+    _last: weakref.ref[_Sweeper] | None = None  # the common case, one loop: no dictionary lookup
 
     @classmethod
     def of_running_loop(cls) -> _Sweeper:
         loop = asyncio.get_running_loop()
-        last = cls._last
-        if last is not None and last.loop is loop:
+        last = cls._last() if cls._last is not None else None
+        if last is not None and last._loop() is loop:
             return last
         sweeper = cls._by_loop.get(loop)
         if sweeper is None:
             sweeper = cls._by_loop[loop] = cls(loop)
-        cls._last = sweeper
+        cls._last = weakref.ref(sweeper)
         return sweeper
 
     def watch(self, guard: _StallGuard) -> None:

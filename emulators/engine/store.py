@@ -216,7 +216,7 @@ class Unit:
     """The writes of one request (or one control call, one tick): before-images in order."""
 
     __slots__ = ("store", "changes", "token", "depth", "log_start", "base", "generation", "thread", "closed",
-                 "now")
+                 "now", "audited")
 
     def __init__(self, store: Store) -> None:
         self.store = store
@@ -232,6 +232,7 @@ class Unit:
         self.thread = threading.get_ident()
         self.closed = False
         self.now: float | None = None  # the time of the request it belongs to, if any
+        self.audited = False  # audit mode counts it among the open units
 
     def live(self) -> bool:
         return not self.closed and self.thread == threading.get_ident()
@@ -272,6 +273,7 @@ class Store:
         self.loading = False  # seeding and restoring: nothing to track
         self._ambient: Unit | None = None
         self._log: list[frozenset[Key]] = []  # audit mode: keys committed, in order
+        self._audited_open = 0  # audit mode: units open (the log is kept only while some are)
         self.generation = 0  # bumped when the whole state is replaced
 
     # -- binding state -------------------------------------------------------------------------
@@ -323,6 +325,8 @@ class Store:
         if self.audit:
             unit.log_start = len(self._log)
             unit.base = self.dump_all()
+            unit.audited = True
+            self._audited_open += 1
         return unit
 
     def commit(self, unit: Unit) -> Future[None] | None:
@@ -367,6 +371,11 @@ class Store:
 
     def _close(self, unit: Unit) -> None:
         unit.closed = True
+        if unit.audited:
+            unit.audited = False
+            self._audited_open -= 1
+            if not self._audited_open:
+                self._log.clear()  # no open unit can ask about earlier commits any more
         if unit.token is not None:
             try:
                 _current.reset(unit.token)

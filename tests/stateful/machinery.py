@@ -566,45 +566,54 @@ class EmulatorMachine(RuleBasedStateMachine):
 
     @invariant()
     def ledger_is_well_formed(self) -> None:
-        charges: dict[str, Any] = {}
-        refunds: dict[str, Any] = {}
+        """Per ref, money moves as the job's endings say: charged, then (when it fails) refunded
+        at most what was charged, to the payer; a refunded job forced into success is charged
+        again exactly what it got back; never two refunds in a row. (Refs that are never
+        refunded, such as kitta's per-voice TTS quota charges, may repeat.)"""
+        by_ref: dict[str, list[Any]] = {}
         for entry in self.em.state.ledger.values():
             assert entry.amount == sum(entry.parts.values()), entry
             assert all(v >= 0 for v in entry.parts.values()), entry
-            if entry.kind == "charge":
-                charges.setdefault(entry.ref, []).append(entry)
-            elif entry.kind == "refund":
-                assert entry.ref not in refunds, f"{entry.ref} refunded twice"
-                refunds[entry.ref] = entry
-        for ref, refund in refunds.items():
-            assert ref in charges, f"refund of {ref}, never charged"
-            assert len(charges[ref]) == 1, f"{ref} refunded, but charged {len(charges[ref])} times"
-            charge = charges[ref][0]
-            assert charge.token == refund.token, f"{ref}: charged {charge.token}, refunded {refund.token}"
-            for pool, amount in refund.parts.items():
-                assert amount <= charge.parts.get(pool, 0), f"{ref}: refund {refund.parts} > charge {charge.parts}"
-        self.check_refunds(charges, refunds)
+            by_ref.setdefault(entry.ref, []).append(entry)
+        for ref, entries in by_ref.items():
+            if not any(e.kind == "refund" for e in entries):
+                continue
+            kinds = [e.kind for e in entries]
+            assert kinds[0] == "charge", f"refund of {ref}, never charged"
+            assert all(a != b for a, b in zip(kinds, kinds[1:])), f"{ref}: {kinds} (two refunds or charges in a row)"
+            for before, after in zip(entries, entries[1:]):
+                assert before.token == after.token, f"{ref}: charged {before.token}, refunded {after.token}"
+                if after.kind == "refund":
+                    for pool, amount in after.parts.items():
+                        assert amount <= before.parts.get(pool, 0), \
+                            f"{ref}: refund {after.parts} > charge {before.parts}"
+                else:
+                    assert after.parts == before.parts, f"{ref}: charged again {after.parts}, refunded {before.parts}"
+        self.check_refunds(by_ref)
 
-    def check_refunds(self, charges: dict[str, Any], refunds: dict[str, Any]) -> None:
-        """A settled job that ended failed got its charge back (once, in full); one that
-        ended well kept it."""
+    def check_refunds(self, by_ref: dict[str, list[Any]]) -> None:
+        """A settled job that ended failed got its (last) charge back, once, in full; one that
+        ended well has paid (its last movement is a charge)."""
         now = self.h.now()
         for job_id in self.m.jobs:
             job = self.em.state.jobs[job_id]
             kind: JobKind = self.em.provider.job_kinds[job.kind]
             state = job.state_at(now)
-            assert len(charges.get(job_id, [])) <= 1, f"job {job_id} charged twice"
-            charge = charges.get(job_id, [None])[0]
-            if not job.settled or not kind.is_terminal(state) or charge is None or not charge.amount:
+            entries = by_ref.get(job_id, [])
+            charges = [e for e in entries if e.kind == "charge"]
+            refunds = [e for e in entries if e.kind == "refund"]
+            assert len(charges) - len(refunds) in (0, 1), f"job {job_id}: {len(charges)} charges, {len(refunds)} refunds"
+            if not job.settled or not kind.is_terminal(state) or not charges or not charges[0].amount:
                 continue
-            refund = refunds.get(job_id)
             if state in self.failure_states:
-                returned = refund.parts if refund is not None else {}
+                last = entries[-1]
+                charge = entries[-2] if last.kind == "refund" else last
+                returned = last.parts if last.kind == "refund" else {}
                 allowed = self.refunds_due(job, charge)
                 assert returned in allowed, f"{job_id} ended {state!r}: charged {charge.parts}, " \
                                             f"refunded {returned}, due {allowed}"
             else:
-                assert refund is None, f"{job_id} ended {state!r} but was refunded {refund.parts}"
+                assert entries[-1].kind == "charge", f"{job_id} ended {state!r} but was refunded {entries[-1].parts}"
 
     def refunds_due(self, job: Any, charge: Any) -> list[dict[str, int]]:
         """What a failed job's refund may be (its pools and amounts): the whole charge."""

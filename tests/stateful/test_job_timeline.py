@@ -17,7 +17,8 @@ ARIA = "clsys00000000000000000001"
 @given(created=st.floats(0, 4e9), durations=st.lists(st.floats(0, 1e5), min_size=1, max_size=4),
        extra=st.sampled_from([0.0, 5e-324, 1e-9, 1e-7, 2.5e-7]), fail=st.booleans())
 def test_a_due_job_is_over(created: float, durations: list[float], extra: float, fail: bool) -> None:
-    job = Job("j", "k", "t", created, [[f"phase{i}", s] for i, s in enumerate(durations)], "FAILED" if fail else "DONE")
+    job = Job("j", "k", "t", created, tuple(f"phase{i}" for i in range(len(durations))), tuple(durations),
+              "FAILED" if fail else "DONE")
     for now in (job.finishes_at, created + sum(durations), FROZEN_AT + (created - FROZEN_AT + sum(durations)),
                 job.finishes_at + extra, job.finishes_at - extra):
         over = job.state_at(now) == job.end_state
