@@ -170,8 +170,10 @@ def test_the_layer_journals_problems_as_objects(emulator_factory: Any) -> None:
     em.emulator.backend.credits = lambda account: {"credits": "lots"}  # breaks the shape
     assert em.client().get("/api/v1/credits", headers={"Authorization": "Bearer test-token"}).status_code == 200
     [entry] = em.control.violations()
-    assert {"side": "response", "where": "$.credits", "message": "'lots' is not of type 'integer'"} in entry["violations"]
-    assert {"side": "response", "where": "$.breakdown", "message": "required field missing"} in entry["violations"]
+    assert {"side": "response", "where": "$.credits", "message": "'lots' is not of type 'integer'",
+            "rule": "/components/schemas/CreditsResponse/properties/credits/type", "value": "lots"} in entry["violations"]
+    assert {"side": "response", "where": "$.breakdown", "message": "required field missing",
+            "rule": "/components/schemas/CreditsResponse/required"} in entry["violations"]
     em.control.clear_journal()  # seen: the factory would fail the test on it
 
 
@@ -194,10 +196,10 @@ def test_request_json_bodies() -> None:
     assert op.check_request(headers=headers, body=body({"text": "", "voiceId": "v", "format": "flac"})) == [
         Problem("request", "$.text", "'' should be non-empty"),
         Problem("request", "$.format", "'flac' is not one of ['mp3', 'wav', 'opus', 'pcm']")]
-    assert op.check_request(headers=headers, body=b"") == [Problem("request", "$", "required body missing")]
-    assert wheres(op.check_request(headers={"content-type": "text/plain"}, body=b"hi")) == {"header:content-type"}
+    assert op.check_request(headers=headers, body=b"") == [Problem("request", "body", "required body missing")]
+    assert wheres(op.check_request(headers={"content-type": "text/plain"}, body=b"hi")) == {"content-type"}
     assert op.check_request(headers=headers, body=b"{") == [
-        Problem("request", "$", "body is not application/json: Expecting property name enclosed in double quotes: "
+        Problem("request", "body", "body is not application/json: Expecting property name enclosed in double quotes: "
                                 "line 1 column 2 (char 1)")]
 
 
