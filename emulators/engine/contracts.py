@@ -229,6 +229,7 @@ class Parameter:
         self.location: str = spec.get("in", "query")
         self.at = at
         self.required = bool(spec.get("required")) or self.location == "path"
+        self.allow_empty = bool(spec.get("allowEmptyValue"))  # `?name=` means what absence means
         schema = spec.get("schema") or {}
         self.schema = SchemaCheck(schema, document, at + "/schema")
         self.types = _types(deref(schema, document))
@@ -332,9 +333,15 @@ class Operation:
                 continue
             key = param.name.lower() if param.location == "header" else param.name
             values = sources[param.location].get(key)
+            if param.allow_empty and values == [""]:
+                continue
             if not values:
                 if param.required:
                     problems.append(Problem(REQUEST, param.where, "required parameter missing", param.at + "/required"))
+                continue
+            if len(values) > 1 and "array" not in param.types:
+                problems.append(Problem(REQUEST, param.where, f"given {len(values)} times", param.at + "/schema",
+                                        shown_value(values, param.where)))
                 continue
             for p in param.schema.problems(param.typed(values), REQUEST, closed=closed):
                 where = param.where if p.where == "$" else param.where + p.where[1:]
