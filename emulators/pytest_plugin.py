@@ -10,10 +10,20 @@
         requests.get(emulator.api_url + "/credits", ...)
 
 `emulator` reads its provider from the `emulator` marker or an indirect parameter.
+
+Strict by default: every request the test's clients send must match the contract too, or the
+test fails with one line per violation (request, field, the contract's rule). A test that sends
+a bad request on purpose, to see the provider refuse it, says so:
+
+    with em.allow_bad_requests():                          # just these requests
+        em.client().post("/api/v1/tts", json={"text": ""}, headers=...)
+
+    @pytest.mark.emulator("voiceclone", strict=False)      # the whole test (also for emulator_factory)
 """
 from __future__ import annotations
 
 import warnings
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -69,10 +79,12 @@ class Control:
     def journal(self) -> list[dict[str, Any]]:
         return list(self._call("GET", "journal")["entries"])
 
-    def violations(self) -> list[dict[str, Any]]:
-        """Journal entries whose exchange did not match the contract; each violation is
-        `{"side": "request" | "response", "where": <JSON path, header:<name> or status>, "message"}`."""
-        return [e for e in self.journal() if e["violations"]]
+    def violations(self, side: str | None = None) -> list[dict[str, Any]]:
+        """Journal entries whose exchange did not match the contract (on `side`, "request" or
+        "response", when given); each violation is `{"side": "request" | "response", "where":
+        <JSON path, header:<name>, query:<name>, status, ...>, "message", "rule"?: <JSON pointer
+        into the contract>, "value"?: <what was found>}`."""
+        return [e for e in self.journal() if any(side in (None, v["side"]) for v in e["violations"])]
 
     def clear_journal(self) -> None:
         self._call("DELETE", "journal")
@@ -88,8 +100,11 @@ class Control:
 
 
 class RunningEmulator:
-    def __init__(self, emulator: Any, base_url: str, client_factory: Callable[[], httpx.Client]) -> None:
+    def __init__(self, emulator: Any, base_url: str, client_factory: Callable[[], httpx.Client],
+                 *, check_responses: bool = True, strict: bool = False) -> None:
         self.emulator = emulator  # the engine object, for white-box tests
+        self.check_responses = check_responses
+        self.strict = strict
         self.provider = emulator.provider.id
         self.base_url = base_url
         self.api_url = base_url + emulator.provider.api_prefix
@@ -107,6 +122,21 @@ class RunningEmulator:
         self._clients.append(client)
         return client
 
+    def allow_bad_requests(self) -> AbstractContextManager[None]:
+        """Requests sent inside the block may break the contract (they are still journaled): for
+        tests that send a bad request on purpose, to see the provider refuse it."""
+        from emulators.engine import strict
+
+        return strict.allowance(self.emulator)
+
+    def unexpected_violations(self) -> list[str]:
+        """Strict mode: one line per request violation sent outside `allow_bad_requests`."""
+        from emulators.engine import strict
+
+        if not self.strict:
+            return []
+        return list(strict.layer(self.emulator).unexpected or ())
+
     def async_client(self, **kwargs: Any) -> httpx.AsyncClient:
         """An httpx.AsyncClient calling the ASGI app directly (no socket)."""
         return httpx.AsyncClient(transport=httpx.ASGITransport(app=self.emulator),
@@ -118,19 +148,25 @@ class RunningEmulator:
 
 
 def start_emulator(provider_id: str, *, server: bool = False, fixtures_dir: Path | None = None,
-                   contract_check: bool = True, audit: bool = True) -> tuple[RunningEmulator, Callable[[], None]]:
+                   contract_check: bool = True, audit: bool = True,
+                   strict: bool = False) -> tuple[RunningEmulator, Callable[[], None]]:
     """Starts one emulator; returns it and a function that stops it. `audit` checks after every
-    request that each change of state went through the store (a test fails otherwise)."""
+    request that each change of state went through the store (a test fails otherwise);
+    `contract_check` checks every answer against the contract, `strict` every request."""
     from emulators import providers
+    from emulators.engine import strict as strict_mode
     from emulators.engine.emulator import Emulator
     from emulators.server import ThreadedServer
 
     emulator = Emulator(providers.get(provider_id), fixtures_dir=fixtures_dir,
-                        contract_check=contract_check, audit=audit)
+                        contract_check=contract_check or strict, audit=audit)
+    if strict:
+        strict_mode.enable(emulator, responses=contract_check).unexpected = []
+    checks = {"check_responses": contract_check, "strict": strict}
     if server:
         threaded = ThreadedServer(emulator).start()
         url = threaded.url
-        running = RunningEmulator(emulator, url, lambda **kw: httpx.Client(base_url=url, **kw))
+        running = RunningEmulator(emulator, url, lambda **kw: httpx.Client(base_url=url, **kw), **checks)
 
         def stop() -> None:
             running.close()
@@ -149,7 +185,7 @@ def start_emulator(provider_id: str, *, server: bool = False, fixtures_dir: Path
             portals.append(client)
             return client
 
-        running = RunningEmulator(emulator, url, factory)
+        running = RunningEmulator(emulator, url, factory, **checks)
 
         def stop() -> None:
             running.close()
@@ -158,31 +194,43 @@ def start_emulator(provider_id: str, *, server: bool = False, fixtures_dir: Path
 
 
 @pytest.fixture
-def emulator_factory() -> Iterator[Callable[..., RunningEmulator]]:
-    """`emulator_factory(provider_id, server=False, fixtures_dir=None)` -> RunningEmulator.
+def emulator_factory(request: pytest.FixtureRequest) -> Iterator[Callable[..., RunningEmulator]]:
+    """`emulator_factory(provider_id, server=False, fixtures_dir=None, strict=True)` -> RunningEmulator.
 
     After the test, every response the emulators gave must have matched the provider's contract
-    (pass `contract_check=False` for an emulator whose answers are not to be checked)."""
+    (pass `contract_check=False` for an emulator whose answers are not to be checked), and so must
+    every request the test sent (strict; `strict=False` here or in the test's
+    `@pytest.mark.emulator(..., strict=False)` marker turns that off)."""
     started: list[tuple[RunningEmulator, Callable[[], None]]] = []
+    marker = request.node.get_closest_marker("emulator")
+    default_strict = bool(marker.kwargs.get("strict", True)) if marker is not None else True
 
     def make(provider_id: str, **kwargs: Any) -> RunningEmulator:
+        kwargs.setdefault("strict", default_strict)
         running, stop = start_emulator(provider_id, **kwargs)
         started.append((running, stop))
         return running
 
     yield make
-    violations = [e for running, _ in started if running.emulator.contract_check
-                  for e in running.emulator.journal.as_json() if e["violations"]]
+    violations = [e for running, _ in started if running.check_responses
+                  for e in running.emulator.journal.as_json()
+                  if any(v["side"] == "response" for v in e["violations"])]
+    bad_requests = [line for running, _ in started for line in running.unexpected_violations()]
     unaudited = [f for running, _ in started for f in running.emulator.audit_failures]
     for _, stop in reversed(started):
         stop()
     assert not violations, "responses that do not match the contract: " + "; ".join(map(describe, violations[:5]))
+    assert not bad_requests, (
+        "requests that do not match the contract (strict mode; a test that sends them on purpose says so "
+        "with `with em.allow_bad_requests():` or @pytest.mark.emulator(..., strict=False)):\n  "
+        + "\n  ".join(bad_requests[:10]) + (f"\n  ... and {len(bad_requests) - 10} more" if len(bad_requests) > 10 else ""))
     assert not unaudited, f"state changed without going through the store: {unaudited[:5]}"
 
 
-def describe(entry: dict[str, Any]) -> str:
-    """One journal entry with contract violations, as a line a person reads."""
-    problems = ", ".join(f"{v['side']} {v['where']}: {v['message']}" for v in entry["violations"])
+def describe(entry: dict[str, Any], side: str = "response") -> str:
+    """One journal entry with contract violations (those of `side`), as a line a person reads."""
+    problems = ", ".join(f"{v['side']} {v['where']}: {v['message']}" + (f" (rule {v['rule']})" if v.get("rule") else "")
+                         for v in entry["violations"] if v["side"] == side)
     query = f"?{entry['query']}" if entry.get("query") else ""
     return f"{entry['method']} {entry['path']}{query} -> {entry['status']}: {problems}"
 
@@ -201,4 +249,6 @@ def emulator(request: pytest.FixtureRequest, emulator_factory: Callable[..., Run
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "emulator(provider, server=False): which emulator the `emulator` fixture runs")
+    config.addinivalue_line("markers", "emulator(provider, server=False, strict=True): which emulator the "
+                            "`emulator` fixture runs; strict=False: requests off the contract do not fail "
+                            "the test (also for emulator_factory)")
