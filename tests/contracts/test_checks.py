@@ -143,6 +143,7 @@ def test_a_body_that_is_not_json_is_named() -> None:
     assert op.check_response(200, {**JSON_TYPE, **RATE}, b"{oops") == [Problem("response", "$", "body is not JSON")]
 
 
+@pytest.mark.emulator(strict=False)  # paths and methods the contract does not have, on purpose
 @pytest.mark.parametrize("provider_id", providers.ids())
 def test_unknown_paths_and_methods_answer_as_x_unmatched_says(provider_id: str, emulator_factory: Any) -> None:
     em = emulator_factory(provider_id)  # the factory fails the test on any journaled violation
@@ -199,8 +200,7 @@ def test_request_json_bodies() -> None:
     assert op.check_request(headers=headers, body=b"") == [Problem("request", "body", "required body missing")]
     assert wheres(op.check_request(headers={"content-type": "text/plain"}, body=b"hi")) == {"content-type"}
     assert op.check_request(headers=headers, body=b"{") == [
-        Problem("request", "body", "body is not application/json: Expecting property name enclosed in double quotes: "
-                                "line 1 column 2 (char 1)")]
+        Problem("request", "body", "body is not application/json: body must be JSON (UTF-8)")]
 
 
 def test_request_msgpack_and_multipart_bodies() -> None:
