@@ -29,6 +29,8 @@ import yaml
 from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from emulators.engine.http import decode_json, has_body
+from emulators.engine.journal import redact_query
 from emulators.engine.schema_checks import (
     MISSING,
     HeaderChecker,
@@ -45,8 +47,6 @@ from emulators.engine.schema_checks import (
     shown_value,
     sniff_problem,
 )
-from emulators.engine.http import decode_json, has_body
-from emulators.engine.journal import redact_query
 from emulators.engine.stall import BodyStalled
 from emulators.engine.strict import ViolationReport, line, read_ahead
 from emulators.media.sniff import HEAD_SIZE
@@ -262,7 +262,8 @@ def _form_fields(content_type: str, body: bytes) -> dict[str, list[Any]]:
         for name, value in parse_qsl(body.decode("latin-1"), keep_blank_values=True):
             fields.setdefault(name, []).append(value)
         return fields
-    message = BytesParser(policy=HTTP).parsebytes(b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n" + body)
+    head = b"Content-Type: " + content_type.encode("latin-1") + b"\r\n\r\n"
+    message = BytesParser(policy=HTTP).parsebytes(head + body)
     if not message.is_multipart():
         raise ValueError("not a multipart body")
     for part in message.iter_parts():
@@ -345,8 +346,8 @@ class Operation:
                 continue
             for p in param.schema.problems(param.typed(values), REQUEST, closed=closed):
                 where = param.where if p.where == "$" else param.where + p.where[1:]
-                value = p.value if p.value is MISSING else shown_value(p.value, where)
-                problems.append(dataclasses.replace(p, where=where, value=value))
+                shown = p.value if p.value is MISSING else shown_value(p.value, where)
+                problems.append(dataclasses.replace(p, where=where, value=shown))
         if closed:
             for name, values in sources["query"].items():
                 if name not in spec.query_names:
@@ -382,7 +383,8 @@ class Operation:
 
                 data = msgpack.unpackb(body, raw=False, strict_map_key=False)
             elif actual.startswith("multipart/") or actual == "application/x-www-form-urlencoded":
-                data = _form_object(_form_fields(content_type or "", body), media.schema.inlined if media.schema else None)
+                schema = media.schema.inlined if media.schema else None
+                data = _form_object(_form_fields(content_type or "", body), schema)
             else:
                 return []
         except Exception as exc:  # any undecodable body is the request's problem, never ours

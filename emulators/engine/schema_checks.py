@@ -14,6 +14,7 @@ so that a failed keyword can be named where it is written.
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -64,20 +65,53 @@ class Problem:
 
 def shown_value(value: Any, where: str = "") -> Any:
     """A value as a problem shows it: short strings and small structures as they are, longer ones
-    cut (as text); the values of secret-named fields (`token`, `apiKey`, ...) never."""
+    cut (as text), whatever JSON cannot carry as text (infinity, bytes, huge integers); the
+    values of secret-named fields (`token`, `apiKey`, ...) never, at any depth."""
     from emulators.engine.journal import is_secret_name
 
     name = re.split(r"[.:\[\]']+", where.rstrip("]'"))[-1] if where else ""
     if name and is_secret_name(name):
         return "***"
     if isinstance(value, str):
-        return value if len(value) <= MAX_VALUE else value[:MAX_VALUE - 3] + "..."
+        return _cut(value)
+    if value is None or isinstance(value, bool) or (isinstance(value, int) and abs(value) < 10**18):
+        return value
+    if isinstance(value, float) and math.isfinite(value):
+        return value
     if isinstance(value, (dict, list)):
+        value = _without_secrets(value, 32)
         try:
-            text = json.dumps(value, ensure_ascii=False, default=str)
-        except (ValueError, RecursionError):
-            return "<not shown>"
-        return value if len(text) <= MAX_VALUE else text[:MAX_VALUE - 3] + "..."
+            text = json.dumps(value, ensure_ascii=False, allow_nan=False)
+        except (ValueError, TypeError, RecursionError):
+            return _cut(_plain(value))
+        return value if len(text) <= MAX_VALUE else _cut(text)
+    return _cut(_plain(value))
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= MAX_VALUE else text[:MAX_VALUE - 3] + "..."
+
+
+def _plain(value: Any) -> str:
+    """Text for a value JSON cannot hold as it is (never a 5000-digit conversion)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value) if abs(value) < 10**4000 else "<an integer of over 4000 digits>"
+    try:
+        return repr(value)
+    except (ValueError, RecursionError):
+        return f"<{type(value).__name__}>"
+
+
+def _without_secrets(value: Any, depth: int) -> Any:
+    from emulators.engine.journal import is_secret_name
+
+    if depth <= 0:
+        return "..."
+    if isinstance(value, dict):
+        return {k: "***" if isinstance(k, str) and is_secret_name(k) else _without_secrets(v, depth - 1)
+                for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_secrets(v, depth - 1) for v in value]
     return value
 
 

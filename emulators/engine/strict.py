@@ -23,7 +23,6 @@ from emulators.engine.journal import redact
 if TYPE_CHECKING:
     from emulators.engine.contracts import ContractLayer
     from emulators.engine.emulator import Emulator
-    from emulators.engine.schema_checks import Problem
 
 
 async def read_ahead(receive: Receive, limit: int) -> tuple[bytes | None, Receive]:
@@ -62,7 +61,8 @@ def line(provider: str, method: str, path: str, status: int, violation: dict[str
     if violation.get("rule"):
         extra.append(f"rule {violation['rule']}")
     tail = f" ({'; '.join(extra)})" if extra else ""
-    text = f"{provider} {method} {path} -> {status}: {violation['side']} {violation['where']}: {violation['message']}{tail}"
+    what = f"{violation['side']} {violation['where']}: {violation['message']}"
+    text = f"{provider} {method} {path} -> {status}: {what}{tail}"
     return text.replace("\n", " ").replace("\r", " ")
 
 

@@ -106,7 +106,8 @@ def test_a_socket_server_checks_streamed_bodies(emulator_factory: Any) -> None:
         yield b'"voiceId": "' + ARIA.encode() + b'", "pitch": 3}'
 
     with em.allow_bad_requests():
-        r = httpx.post(em.base_url + "/api/v1/tts", content=chunks(), headers={**AUTH, "content-type": "application/json"})
+        r = httpx.post(em.base_url + "/api/v1/tts", content=chunks(),
+                       headers={**AUTH, "content-type": "application/json"})
     assert r.status_code == 200
     [entry] = em.control.violations("request")
     assert [(v["where"], v["message"]) for v in entry["violations"]] == [("$.pitch", "undocumented field")]
@@ -128,3 +129,24 @@ def test_strict_without_answer_checks(responses: bool) -> None:
     [entry] = em.journal.as_json()
     assert bool(entry["violations"]) is responses
     em.blobs.discard()
+
+
+def test_values_json_cannot_carry_are_shown_as_text(emulator_factory: Any) -> None:
+    """Infinity (a number too large for a double), 5000 digits, MessagePack bytes: the journal
+    stays JSON that the control API can serve."""
+    import msgpack
+
+    em = emulator_factory("kitta")
+    auth = {"Authorization": "Bearer test-token"}
+    with em.allow_bad_requests():
+        em.client().post("/api/open/tts", content=b'{"reference_id": "v", "text": "hi", "speed": 1e999}',
+                         headers={**auth, "content-type": "application/json"})
+        em.client().post("/api/open/tts", content=b'{"reference_id": "v", "text": "hi", "speed": ' + b"9" * 5000 + b"}",
+                         headers={**auth, "content-type": "application/json"})
+        em.client().post("/api/open/tts", content=msgpack.packb({"reference_id": "v", "text": b"hi"}),
+                         headers={**auth, "content-type": "application/msgpack"})
+    entries = em.control.violations("request")  # served as JSON
+    values = [v.get("value") for e in entries for v in e["violations"]]
+    assert values[0] == "inf" and all(isinstance(v, (str, int, float)) for v in values), values
+    assert values[1].startswith('{"reference_id": "v", "text": "hi", "speed": 9999') and values[1].endswith("...")
+    assert "b'hi'" in values, values
