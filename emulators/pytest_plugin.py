@@ -31,6 +31,9 @@ import httpx
 import pytest
 
 
+STARTED = pytest.StashKey[list["RunningEmulator"]]()  # the emulators a test's factory started
+
+
 class Control:
     """The `/_emulator/` control API, spoken over HTTP exactly as any user would."""
 
@@ -129,13 +132,18 @@ class RunningEmulator:
 
         return strict.allowance(self.emulator)
 
-    def unexpected_violations(self) -> list[str]:
-        """Strict mode: one line per request violation sent outside `allow_bad_requests`."""
+    def unexpected_violations(self, take: bool = False) -> list[str]:
+        """Strict mode: one line per request violation sent outside `allow_bad_requests`
+        (`take`: and forget them, once they have been reported)."""
         from emulators.engine import strict
 
         if not self.strict:
             return []
-        return list(strict.layer(self.emulator).unexpected or ())
+        found = strict.layer(self.emulator).unexpected
+        lines = list(found or ())
+        if take and found:
+            found.clear()
+        return lines
 
     def async_client(self, **kwargs: Any) -> httpx.AsyncClient:
         """An httpx.AsyncClient calling the ASGI app directly (no socket)."""
@@ -209,22 +217,39 @@ def emulator_factory(request: pytest.FixtureRequest) -> Iterator[Callable[..., R
         kwargs.setdefault("strict", default_strict)
         running, stop = start_emulator(provider_id, **kwargs)
         started.append((running, stop))
+        request.node.stash.setdefault(STARTED, []).append(running)  # judged after the test's call
         return running
 
     yield make
     violations = [e for running, _ in started if running.check_responses
                   for e in running.emulator.journal.as_json()
                   if any(v["side"] == "response" for v in e["violations"])]
-    bad_requests = [line for running, _ in started for line in running.unexpected_violations()]
+    bad_requests = [line for running, _ in started for line in running.unexpected_violations(take=True)]
     unaudited = [f for running, _ in started for f in running.emulator.audit_failures]
     for _, stop in reversed(started):
         stop()
     assert not violations, "responses that do not match the contract: " + "; ".join(map(describe, violations[:5]))
-    assert not bad_requests, (
-        "requests that do not match the contract (strict mode; a test that sends them on purpose says so "
-        "with `with em.allow_bad_requests():` or @pytest.mark.emulator(..., strict=False)):\n  "
-        + "\n  ".join(bad_requests[:10]) + (f"\n  ... and {len(bad_requests) - 10} more" if len(bad_requests) > 10 else ""))
+    assert not bad_requests, bad_requests_message(bad_requests)
     assert not unaudited, f"state changed without going through the store: {unaudited[:5]}"
+
+
+def bad_requests_message(lines: list[str]) -> str:
+    more = f"\n  ... and {len(lines) - 10} more" if len(lines) > 10 else ""
+    return ("requests that do not match the contract (strict mode; a test that sends them on purpose says so "
+            "with `with em.allow_bad_requests():` or @pytest.mark.emulator(..., strict=False)):\n  "
+            + "\n  ".join(lines[:10]) + more)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    """A test whose client sent a request off the contract fails (in its call phase, so pytest
+    names it FAILED); what fixtures send while tearing down is judged at teardown."""
+    result = yield
+    started: list[RunningEmulator] = item.stash.get(STARTED, [])
+    lines = [line for running in started for line in running.unexpected_violations(take=True)]
+    if lines:
+        raise AssertionError(bad_requests_message(lines))
+    return result
 
 
 def describe(entry: dict[str, Any], side: str = "response") -> str:

@@ -48,9 +48,9 @@ def test_the_plugin_fails_a_test_whose_client_breaks_the_contract(pytester: pyte
             assert em.client().post("/api/v1/tts", json=ok, headers=AUTH).status_code == 200
     ''')
     result = pytester.runpytest_inprocess("-p", "no:cacheprovider")
-    result.assert_outcomes(passed=6, errors=1)
+    result.assert_outcomes(passed=5, failed=1)
     output = "\n".join(result.outlines)
-    assert "ERROR at teardown of test_careless_client" in output
+    assert "FAILED test_the_plugin_fails_a_test_whose_client_breaks_the_contract.py::test_careless_client" in output
     assert "requests that do not match the contract" in output
     assert ("voiceclone POST /api/v1/tts -> 400: request $.format: 'flac' is not one of ['mp3', 'wav', 'opus', 'pcm']"
             " (value 'flac'; rule /components/schemas/TtsRequest/properties/format/enum)") in output
