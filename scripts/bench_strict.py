@@ -26,15 +26,16 @@ BEARER = {"Authorization": "Bearer test-token"}
 CASES: list[tuple[str, str, str, dict[str, str], Any]] = [  # provider, method, path, headers, json body
     ("voiceclone", "GET", "/api/v1/credits", BEARER, None),
     ("voiceclone", "GET", "/api/v1/voices?page=1&limit=20&sortBy=createdAt", BEARER, None),
-    ("voiceclone", "POST", "/api/v1/tts", BEARER, {"text": "Hello there, a short sentence.", "voiceId": "sys-voice-1",
-                                                   "format": "mp3"}),
-    ("kitta", "POST", "/api/open/tts", BEARER, {"reference_id": "v", "text": "Hello there.", "format": "mp3",
+    ("voiceclone", "POST", "/api/v1/tts", BEARER, {"text": "Hello there, a short sentence.",
+                                                   "voiceId": "clsys00000000000000000001", "format": "mp3"}),
+    ("kitta", "POST", "/api/open/tts", BEARER, {"reference_id": "5b4d8e0c2a7f4e1d9c3b6a8f0e2d4c6a",
+                                                "text": "Hello there.", "format": "mp3", "cache": True,
                                                 "version": "v3-turbo", "language": "en", "speed": 1}),
     ("kie", "POST", "/api/v1/jobs/createTask", BEARER, {"model": "nano-banana-2", "input": {
         "prompt": "a cat", "aspect_ratio": "1:1", "resolution": "1K", "output_format": "png"}}),
     ("kreado", "POST", "/apis/open/avatar/v3/list", {"apiToken": "test-token"},
      {"cloneDigitalHuman": 0, "supportTypeId": 100, "pageIndex": 1, "pageSize": 50}),
-    ("kai", "POST", "/api/v1/chat/completions", BEARER, {"model": "kai-chat", "messages": [
+    ("kai", "POST", "/api/v1/chat/completions", BEARER, {"model": "mistral-nemo-instruct-2407", "messages": [
         {"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hello " * 50}]}),
 ]
 
@@ -49,25 +50,42 @@ def per_call(fn: Any, seconds: float) -> float:
     return (time.perf_counter() - started) / n * 1e6
 
 
-async def stack(em: Emulator, method: str, path: str, headers: dict[str, str], body: Any, n: int) -> float:
+async def stack(em: Emulator, method: str, path: str, headers: dict[str, str], body: Any,
+                n: int) -> tuple[float, int]:
+    """Microseconds per request, and the status of the last answer."""
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=em), base_url="http://bench") as client:
         started = time.perf_counter()
         for _ in range(n):
-            await client.request(method, path, headers=headers, json=body)
-        return (time.perf_counter() - started) / n * 1e6
+            r = await client.request(method, path, headers=headers, json=body)
+        return (time.perf_counter() - started) / n * 1e6, r.status_code
+
+
+# Money and request budgets large enough that the figures are of answers, not of rate limits.
+GATES: dict[str, dict[str, Any]] = {
+    "voiceclone": {"regular": 10**9, "rateLimit": 10**9},
+    "kitta": {"tier": "pro", "api_quota_remaining": 10**9, "credits": 10**9, "rate_limit": 10**9},
+    "kie": {"credits": 10**9, "rateLimit": 10**9},
+    "kai": {"processing_seconds": 0, "rate_limit_per_minute": 10**9, "monthly_usage_cap": None},
+}
 
 
 def emulator(provider_id: str, mode: str) -> Emulator:
     em = Emulator(providers.get(provider_id), contract_check=mode != "off")
     if mode == "strict":
         strict.enable(em)
+    with em.lock:
+        if provider_id == "kreado":
+            limits = {name: 10**9 for name in em.backend.state.settings.limits["per_second"]}
+            em.backend.put_account("test-token", {"balance": "100000000.00", "limits": limits})
+        else:
+            em.backend.put_account("test-token", GATES[provider_id])
     return em
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=1.0)
-    parser.add_argument("--requests", type=int, default=1000, help="per whole-stack figure")
+    parser.add_argument("--requests", type=int, default=200, help="per round of a whole-stack figure")
     args = parser.parse_args()
     print(f"{'request':<52} {'bytes':>6} {'check µs':>9}")
     for provider_id, method, path, headers, body in CASES:
@@ -83,19 +101,22 @@ def main() -> None:
         us = per_call(lambda: op.check_request(query=query, headers=sent, body=raw, closed=True), args.seconds)
         print(f"{provider_id + ' ' + method + ' ' + path:<52} {len(raw):>6} {us:>9.1f}")
     print()
-    print(f"{'whole in-process request (µs)':<52} {'off':>7} {'answers':>8} {'strict':>7} {'strict - answers':>17}")
+    print("whole in-process requests, µs (best of 5 interleaved rounds; the status is the last answer's)")
+    print(f"{'request':<52} {'status':>6} {'off':>7} {'answers':>8} {'strict':>7} {'strict - answers':>17}")
     for provider_id, method, path, headers, body in CASES:
-        figures = []
-        for mode in ("off", "answers", "strict"):
-            em = emulator(provider_id, mode)
-            asyncio.run(stack(em, method, path, headers, body, 100))  # warm up
-            figures.append(min(asyncio.run(stack(em, method, path, headers, body, args.requests)) for _ in range(3)))
+        ems = {mode: emulator(provider_id, mode) for mode in ("off", "answers", "strict")}
+        best = {mode: float("inf") for mode in ems}
+        status = 0
+        for _ in range(5):
+            for mode, em in ems.items():
+                us, status = asyncio.run(stack(em, method, path, headers, body, args.requests))
+                best[mode] = min(best[mode], us)
+        for em in ems.values():
             bad = [e for e in em.journal.as_json() if e["violations"]]
             assert not bad, bad[:1]
             em.blobs.discard()
-        off, answers, strict_us = figures
-        print(f"{provider_id + ' ' + method + ' ' + path:<52} {off:>7.0f} {answers:>8.0f} {strict_us:>7.0f} "
-              f"{strict_us - answers:>17.0f}")
+        print(f"{provider_id + ' ' + method + ' ' + path:<52} {status:>6} {best['off']:>7.0f} {best['answers']:>8.0f} "
+              f"{best['strict']:>7.0f} {best['strict'] - best['answers']:>17.0f}")
 
 
 if __name__ == "__main__":
