@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import re
 from email.parser import BytesParser
 from email.policy import HTTP
@@ -53,6 +54,8 @@ from emulators.media.sniff import HEAD_SIZE
 
 if TYPE_CHECKING:
     from emulators.engine.emulator import Emulator
+
+log = logging.getLogger("emulators")
 
 MAX_CHECKED_BODY = 4 * 1024 * 1024
 METHODS = ("get", "post", "put", "delete", "patch", "head", "options")
@@ -536,7 +539,7 @@ class ContractLayer:
 
         await self.app(scope, receive, send_and_keep if self.responses else send)
         method, path = scope["method"], scope["path"]
-        problems = self.check_request(scope, body) if strict else []
+        problems = self._judge_request(scope, body) if strict else []
         request_problems = len(problems)
         if self.responses and capture.status:
             problems += check_exchange(self.contract, method, path, capture, closed=True)
@@ -551,6 +554,13 @@ class ContractLayer:
             query = scope.get("query_string", b"")
             shown = f"{path}?{redact_query(query)}" if query else path
             self.unexpected += [line(self.provider_id, method, shown, status, v) for v in violations[:request_problems]]
+
+    def _judge_request(self, scope: Scope, body: bytes | None) -> list[Problem]:
+        try:
+            return self.check_request(scope, body)
+        except Exception as exc:  # a bug of the check: said, never a broken answer (it has been sent)
+            log.exception("strict check of %s %s", scope["method"], scope["path"])
+            return [Problem(REQUEST, "body", shorten(f"the strict check failed: {type(exc).__name__}: {exc}"))]
 
     def check_request(self, scope: Scope, body: bytes | None) -> list[Problem]:
         """The request against its operation: parameters, headers, body, strictly."""

@@ -150,3 +150,19 @@ def test_values_json_cannot_carry_are_shown_as_text(emulator_factory: Any) -> No
     assert values[0] == "inf" and all(isinstance(v, (str, int, float)) for v in values), values
     assert values[1].startswith('{"reference_id": "v", "text": "hi", "speed": 9999') and values[1].endswith("...")
     assert "b'hi'" in values, values
+
+
+def test_a_failing_check_is_said_and_never_breaks_the_answer(monkeypatch: pytest.MonkeyPatch) -> None:
+    from emulators.engine.contracts import Operation
+
+    def broken(self: Operation, **kwargs: Any) -> list[Any]:
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr(Operation, "check_request", broken)
+    em = Emulator(providers.get("voiceclone"), contract_check=True)
+    strict.enable(em)
+    assert _answers(em, [("GET", "/api/v1/credits", {"headers": AUTH})])[0][0] == 200
+    [entry] = em.journal.as_json()
+    assert entry["violations"] == [{"side": "request", "where": "body",
+                                    "message": "the strict check failed: RuntimeError: bug"}]
+    em.blobs.discard()
