@@ -42,6 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--fixtures", type=Path, help="a folder with <provider>/ fixture folders")
     serve.add_argument("--check-contract", action="store_true",
                        help="validate every response against the contract; violations go to the journal")
+    serve.add_argument("--strict", action="store_true",
+                       help="validate every request too (and every response); each violation goes to the "
+                            "journal and, as one line, to stderr; answers are never changed")
     serve.add_argument("--log-format", choices=["plain", "json"], default="plain",
                        help="access log on stderr: one plain line or one JSON object per request")
     serve.add_argument("--quiet", action="store_true", help="no access log")
@@ -109,7 +112,7 @@ def _serve(args: argparse.Namespace) -> int:
     try:
         if args.state_file:
             state_file = Database(args.state_file).open()
-        emulators = [Emulator(p, fixtures_dir=args.fixtures, contract_check=args.check_contract,
+        emulators = [Emulator(p, fixtures_dir=args.fixtures, contract_check=args.check_contract or args.strict,
                               blob_dir=state_file.blob_dir if state_file else None) for p in chosen]
         if state_file:
             state_file.attach(emulators)
@@ -121,6 +124,11 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"emulators: {err}", file=sys.stderr)
         return 2
     log = None if args.quiet else accesslog.AccessLog(_stderr_fd(), args.log_format)
+    if args.strict:
+        from emulators.engine import strict
+
+        for em in emulators:
+            strict.enable(em, report=strict.ViolationReport(_stderr_fd()))
     for em in emulators:
         em.control_token = args.control_token  # read by the control API and the dashboard
         em.allowed_hosts = list(args.allow_host)

@@ -24,7 +24,7 @@ _SUPPORTED = {"type", "enum", "const", "minimum", "maximum", "exclusiveMinimum",
               "multipleOf", "minLength", "maxLength", "pattern", "required", "properties",
               "additionalProperties", "patternProperties", "propertyNames", "minProperties", "maxProperties",
               "items", "prefixItems", "minItems", "maxItems", "uniqueItems", "allOf", "anyOf", "oneOf", "not",
-              CLOSED}
+              "if", "then", "else", CLOSED}
 
 
 class Unsupported(Exception):
@@ -186,7 +186,7 @@ class _Compiler:
         """The keys of an object that `node` evaluates (jsonschema's find_evaluated_property_keys)."""
         if not isinstance(node, dict):
             return lambda x: set()
-        if any(k in node for k in ("$ref", "$dynamicRef", "unevaluatedProperties", "dependentSchemas", "if")):
+        if any(k in node for k in ("$ref", "$dynamicRef", "unevaluatedProperties", "dependentSchemas")):
             raise Unsupported("evaluated keys")
         parts: list[Keys] = []
         own = frozenset(node.get("properties") or {})
@@ -201,6 +201,10 @@ class _Compiler:
         for keyword in ("allOf", "oneOf", "anyOf"):
             for sub in node.get(keyword) or []:
                 parts.append(_if_valid(self.check(sub), self.keys(sub)))
+        if "if" in node:  # the condition's and then's keys when it holds, else's otherwise
+            condition, if_keys = self.check(node["if"]), self.keys(node["if"])
+            then_keys, else_keys = self.keys(node.get("then")), self.keys(node.get("else"))
+            parts.append(lambda x: (if_keys(x) | then_keys(x)) if condition(x) else else_keys(x))
         frozen = tuple(parts)
         return lambda x: set().union(*(p(x) for p in frozen)) if frozen else set()
 
@@ -239,4 +243,9 @@ class _Compiler:
         if "not" in node:
             negated = self.check(node["not"])
             checks.append(lambda x: not negated(x))
+        if "if" in node:  # without an `if`, `then` and `else` mean nothing
+            condition = self.check(node["if"])
+            then = self.check(node["then"]) if "then" in node else None
+            otherwise = self.check(node["else"]) if "else" in node else None
+            checks.append(lambda x: (then is None or then(x)) if condition(x) else (otherwise is None or otherwise(x)))
         return checks

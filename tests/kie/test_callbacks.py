@@ -96,7 +96,7 @@ def test_success_callback_is_signed_and_fires_without_polling(live: RunningEmula
     assert len(receiver.requests) == 1  # delivered once
     notes = _task(live, task_id)["callbacks"]
     assert [n["status"] for n in notes] == [200]
-    assert not live.control.violations()
+    assert not live.control.violations("response")
 
 
 def test_failed_task_callback_carries_501(live: RunningEmulator, receiver: Receiver) -> None:

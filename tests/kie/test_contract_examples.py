@@ -249,3 +249,20 @@ def test_catalog_entries_are_complete(model: str) -> None:
     for rule in rules:
         assert ("credits" in rule) != ("per_second" in rule), rule
         assert set(rule.get("when", {})) <= set(spec["inputs"]), rule
+
+
+def test_request_examples_pass_the_strict_check() -> None:
+    """What a client copying the samples sends passes strict mode: the download-url bodies of
+    kie.md (cURL, JavaScript, Python) and the createTask body kie-extra.md gives."""
+    from tests.strict.docs import strict_violations
+
+    curl = re.findall(r"-d '(\{.*?\})'", KIE_MD, re.S)
+    js = [m for m in re.findall(r"JSON\.stringify\((\{.*?\})\)", KIE_MD, re.S) if "'" in m]
+    py = re.findall(r"payload = (\{.*?\})\n", KIE_MD, re.S)
+    bodies = [json.loads(curl[0]), _js_object(js[0]), ast.literal_eval(py[0])]
+    for body in bodies:
+        assert strict_violations("kie", "POST", "/api/v1/common/download-url", body) == [], body
+    body_line = re.search(r"^Body: (.*)$", _section("Create a task"), re.M).group(1)
+    assert body_line.startswith('{"model": "<model id>"'), body_line  # a template: its values are placeholders
+    task = {"model": "nano-banana-2", "callBackUrl": "https://example.com/cb", "input": {"prompt": "a cat"}}
+    assert strict_violations("kie", "POST", "/api/v1/jobs/createTask", task) == []

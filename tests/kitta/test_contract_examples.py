@@ -462,3 +462,18 @@ def test_extra_auth_notes() -> None:
                          ("POST", "/api/open/v2/speech/tts")):
         assert {} in operation(method, path)["security"]
         assert "token" in deref(request_schema(method, path))["properties"]
+
+
+def test_request_examples_pass_the_strict_check() -> None:
+    """What a client copying kitta.md's samples sends passes strict mode (kitta-extra.md gives
+    shapes with placeholders, checked field by field above, not requests)."""
+    from tests.strict.docs import strict_violations
+
+    commands = curl_commands()
+    for argv in commands:
+        method = argv[argv.index("-X") + 1]
+        path = next(a for a in argv if a.startswith("https://")).removeprefix("https://kittaai.com")
+        body = json.loads(argv[argv.index("-d") + 1]) if "-d" in argv else None
+        assert strict_violations("kitta", method, path, body) == [], argv
+    heading, text = blocks()[0]
+    assert strict_violations("kitta", "POST", "/api/open/profile", json.loads(strip_comments(text))) == [], heading

@@ -5,8 +5,12 @@ from __future__ import annotations
 import copy
 from typing import Any, Iterator
 
+import pytest
+
 from tests.kreado.conftest import Api
 from tests.kreado.test_contract_examples import examples
+
+pytestmark = pytest.mark.emulator(strict=False)  # odd input on purpose
 
 ODD = [None, "", " ", "x", "٣", -1, 0, 1.5, 2.0, True, 10**30, 2**63, 1e308, [], {}, [None], {"a": 1},
        "https://例子.com/a.mp4", "EMULATOR_FAIL", [[[[[[[[]]]]]]]], "[" * 1000]

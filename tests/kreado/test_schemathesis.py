@@ -1,23 +1,28 @@
-"""Schemathesis over contracts/kreado.yaml against the in-process app: no server errors, and no
-answer the contract does not describe (status, content type, headers, body)."""
+"""Schemathesis over contracts/kreado.yaml against the in-process app, in strict mode: no server
+errors, no answer the contract does not describe (status, content type, headers, body), negative
+data refused (by the code in the body: KreadoAI answers everything with HTTP 200), and the
+emulator's own request check agreeing with schemathesis on what is valid."""
 from __future__ import annotations
 
 import schemathesis
 from hypothesis import HealthCheck, settings
 
-from emulators import providers
-from emulators.engine.emulator import Emulator
 from emulators.engine.provider import CONTRACTS_DIR
+from tests.strict.fuzzing import StrictAgreement, refused_in_the_body, strict_emulator
 
-EMULATOR = Emulator(providers.get("kreado"), contract_check=True)
+EMULATOR = strict_emulator("kreado")
 schema = schemathesis.openapi.from_path(CONTRACTS_DIR / "kreado.yaml")
 schema.app = EMULATOR
+# The tests send the token themselves (a token the fuzzer left out would be put back on the wire).
+schema.config.generation.update(with_security_parameters=False)
+AGREEMENT = StrictAgreement(EMULATOR)
+REFUSED = refused_in_the_body(lambda body: body.get("code") == "200")
 
 # Not checked, on purpose:
-# - "schema-violating data is refused", "auth is not ignored", "a missing required header is
-#   refused": KreadoAI answers everything,
-#   errors included, with HTTP 200 and a code in the body (10002, 405), which these checks
-#   cannot see; the behaviour tests assert those codes one by one;
+# - "schema-violating data is refused" by HTTP status, "auth is not ignored", "a missing required
+#   header is refused": KreadoAI answers everything, errors included, with HTTP 200 and a code in
+#   the body (10002, 405), which these checks cannot see; REFUSED judges negative data by that
+#   code instead, and the behaviour tests assert the codes one by one;
 # - "schema-valid data is accepted": a schema cannot say that a URL must point at real media or
 #   that an id must exist, so those refusals are right, not drift.
 EXCLUDED = [schemathesis.checks.positive_data_acceptance, schemathesis.checks.negative_data_rejection,
@@ -40,7 +45,8 @@ _open_the_gates()
 @schema.parametrize()
 @FUZZ
 def test_contract_holds_for_generated_requests(case: schemathesis.Case) -> None:
-    case.call_and_validate(headers={"apiToken": "test-token"}, excluded_checks=EXCLUDED)
+    case.call_and_validate(headers={"apiToken": "test-token"}, excluded_checks=EXCLUDED,
+                           additional_checks=[REFUSED, AGREEMENT])
 
 
 @schema.parametrize()
@@ -51,7 +57,8 @@ def test_contract_holds_without_a_token(case: schemathesis.Case) -> None:
         assert response.json()["code"] == "405"  # (a wrong method gets HTTP 405 before auth)
 
 
-def test_no_contract_violation_reached_the_journal() -> None:
-    bad = [e for e in EMULATOR.journal.as_json() if e["violations"]]
+def test_no_response_violated_the_contract_and_requests_were_judged() -> None:
+    bad = [e for e in EMULATOR.journal.as_json() if any(v["side"] == "response" for v in e["violations"])]
     assert not bad, bad[:5]
     assert len(EMULATOR.journal.entries) > 100  # the fuzzer really ran through the emulator
+    assert AGREEMENT.positive > 50 and AGREEMENT.negative_reported > AGREEMENT.negative // 2, vars(AGREEMENT)

@@ -477,9 +477,26 @@ def multipart_object(fields: list[tuple[str, str]]) -> tuple[dict, set[str]]:
     return obj, files
 
 
+# Request examples strict mode reports, each with why (the docs' own mistakes; nothing else).
+STRICT_ALLOWED: dict[tuple[str, str, str], str] = {}
+
+
+def assert_strict(label: str, what: str, body=None, *, form: bool = False, query=None) -> None:
+    """What a client copying the example sends passes the emulators' strict request check."""
+    from tests.strict.docs import strict_violations
+
+    method, path = label.split(" ", 1)
+    found = strict_violations("voiceclone", method, path, body, form=form, query=query)
+    unexplained = [(w, m) for w, m in found if (label, w, m) not in STRICT_ALLOWED]
+    assert unexplained == [], f"{what}: strict mode reports {unexplained}"
+
+
 def check_multipart(obj: dict, files: set[str], what: str) -> None:
     schema_ptr = request_schema_ptr("POST /api/v1/voice-clone", "multipart/form-data")
     assert_valid(obj, schema_ptr, what)
+    from tests.strict.docs import FILE
+
+    assert_strict("POST /api/v1/voice-clone", what, {k: FILE if k in files else v for k, v in obj.items()}, form=True)
     props = resolve_schema(at(schema_ptr)).get("properties", {})
     for name in obj:
         prop = resolve_schema(props.get(name, {}))
@@ -507,6 +524,7 @@ def check_query(op_label: str, query: list[tuple[str, str]], what: str) -> None:
     for name, raw in query:
         assert ("query", name) in params, f"{what}: query parameter {name!r} is not in the contract"
         assert_valid(coerce(raw), params[("query", name)] + "/schema", f"{what} ({name}={raw})")
+    assert_strict(op_label, what, query=dict(query))
 
 
 def next_api_path(after_line: int) -> str:
@@ -739,6 +757,7 @@ def test_curl_example_validates(curl: Curl):
         media = curl.headers.get("Content-Type", "application/x-www-form-urlencoded")
         assert media == "application/json", what
         assert_valid(json.loads(curl.data), request_schema_ptr(label, media), f"{what} -d body")
+        assert_strict(label, what, json.loads(curl.data))
     if curl.form:
         obj, files = multipart_object(curl.form)
         request_schema_ptr(label, "multipart/form-data")
@@ -805,6 +824,7 @@ def test_python_body_examples_validate():
             check_multipart(fields, files, what)
         else:
             assert_valid(body, request_schema_ptr(label, "application/json"), what)
+            assert_strict(label, what, body)
     assert counts == EXPECTED_PYTHON_BODIES
 
 
@@ -847,6 +867,7 @@ def test_js_json_body_examples_validate():
         body = json.loads(js_literal_to_json(text[start : _match_braces(text, start) + 1]))
         label = contexts()[i].op or f"POST {next_api_path(i)}"
         assert_valid(body, request_schema_ptr(label, "application/json"), f"JS body at doc line {i + 1}")
+        assert_strict(label, f"JS body at doc line {i + 1}", body)
         found += 1
     assert found == EXPECTED_JS_JSON_BODIES
 

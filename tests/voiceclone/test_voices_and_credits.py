@@ -49,6 +49,7 @@ def test_pages_walk_the_whole_list(api: Api, seven_voices: list) -> None:
     assert past["voices"] == [] and past["pagination"]["hasNext"] is False
 
 
+@pytest.mark.emulator(strict=False)  # out-of-range parameters, on purpose
 @pytest.mark.parametrize(("params", "ok"), [
     ({"limit": 1}, True), ({"limit": 100}, True), ({"limit": 0}, False), ({"limit": 101}, False),
     ({"page": 0}, False), ({"page": "x"}, False), ({"limit": "1.5"}, False), ({"page": -1}, False),

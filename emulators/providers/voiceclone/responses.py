@@ -155,8 +155,17 @@ async def list_voices(call: Call) -> Response:
     })
 
 
+def _single(call: Call, name: str) -> str | None:
+    """A query parameter's value; given twice it is a list (as an Express app parses it), which
+    no parameter of this API takes."""
+    values = call.request.query_params.getlist(name)
+    if len(values) > 1:
+        raise error("INVALID_PARAMETERS", f"{name} must be given once")
+    return values[0] if values else None
+
+
 def _int_param(call: Call, name: str, default: int, low: int, high: int | None) -> int:
-    raw = call.query(name)
+    raw = _single(call, name)
     if raw is None or raw == "":
         return default
     if not raw.isascii() or not raw.isdigit() or len(raw) > 9:
@@ -169,7 +178,7 @@ def _int_param(call: Call, name: str, default: int, low: int, high: int | None) 
 
 
 def _enum_param(call: Call, name: str, allowed: tuple[str, ...], default: str | None) -> str | None:
-    raw = call.query(name)
+    raw = _single(call, name)
     if raw is None or raw == "":
         return default
     if raw not in allowed:
