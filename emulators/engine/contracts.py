@@ -311,6 +311,11 @@ class Operation:
         self._parameters = [*((p, f"{item_at}/{i}") for i, p in enumerate(path_item.get("parameters") or [])),
                             *((p, f"{self.at}/parameters/{i}") for i, p in enumerate(spec.get("parameters") or []))]
 
+    @property
+    def parameters(self) -> list[dict[str, Any]]:
+        """The operation's parameters as the contract writes them (the path item's first)."""
+        return [parameter for parameter, _ in self._parameters]
+
     @cached_property
     def request(self) -> RequestSpec:
         return RequestSpec(self._parameters, self.spec.get("requestBody"), self.document, self.at)

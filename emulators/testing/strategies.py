@@ -174,7 +174,7 @@ def _quote(value: str) -> str:
 
 
 def _parameter(op: Operation, name: str, location: str, *, path: bool = False) -> st.SearchStrategy[Any]:
-    for raw in op._parameters:  # the contract's own text (the parsed Parameter keeps no raw schema)
+    for raw in op.parameters:  # the contract's own text (the parsed Parameter keeps no raw schema)
         spec = deref(raw, op.document)
         if spec.get("name") == name and spec.get("in", "query") == location:
             schema = _inline(op, spec.get("schema") or {"type": "string"})
