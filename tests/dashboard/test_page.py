@@ -217,15 +217,22 @@ def test_accounts_and_balances_update_live_with_tokens_redacted(dashboard: Page,
     expect(first.locator("dl.fields")).to_contain_text("monthlyCredits")
 
 
+def settings_put(response: Any) -> bool:
+    return response.request.method == "PUT" and response.url.endswith("/_emulator/settings")
+
+
 def test_settings_are_switched_from_the_page(dashboard: Page, emulator_factory) -> None:
     em = emulator_factory("kie", server=True)
     tab = dashboard.open(em.base_url)
-    tab.locator("#settings tr[data-name=maintenance] input").check()
+    # The box ticks at once; the PUT that follows is what the emulator sees, so wait for its answer.
+    with tab.expect_response(settings_put):
+        tab.locator("#settings tr[data-name=maintenance] input").check()
     expect(tab.locator("#settings tr[data-name=maintenance] input")).to_be_checked()
     assert em.control.settings()["maintenance"] is True
     delays = tab.locator("#settings tr[data-name=callbackRetryDelays]")
     delays.locator("input").fill("[1, 2.5]")
-    delays.get_by_role("button", name="Set").click()
+    with tab.expect_response(settings_put):
+        delays.get_by_role("button", name="Set").click()
     expect(delays.locator("input")).to_have_value("[1,2.5]")
     assert em.control.settings()["callbackRetryDelays"] == [1, 2.5]
     delays.locator("input").fill("[-1]")
