@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 import time
 from datetime import datetime, timezone
+from functools import lru_cache
 
 # The emulated time stays before this (and every time a user sets, after MIN_TIME): far enough
 # from year 9999 that any date arithmetic on it (a month's rollover, a year's membership) still
@@ -46,6 +47,7 @@ class Clock:
         return {"now": iso(self.now()), "offset_seconds": self.offset}
 
 
+@lru_cache(maxsize=4096)  # the same few times (a reset date, a job's start) are shown again and again
 def iso(ts: float) -> str:
     """`2024-01-01T00:00:00.000Z`: the millisecond UTC form the providers' docs show."""
     return datetime.fromtimestamp(ts, tz=timezone.utc).isoformat(timespec="milliseconds")[:-6] + "Z"

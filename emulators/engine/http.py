@@ -2,16 +2,20 @@
 body parsers every provider shares. Handlers only parse, call the backend, serialize."""
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Callable
 
+import orjson
+from starlette.background import BackgroundTask
 from starlette.datastructures import FormData, Headers
-
-from emulators.engine.strict_json import strict_json
 from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.types import Scope
+
+from emulators.engine.strict_json import strict_json
 
 if TYPE_CHECKING:
     from emulators.engine.emulator import Emulator
@@ -188,14 +192,42 @@ def _name(key: str) -> bytes:
 
 def add_headers(response: Response, headers: dict[str, str]) -> None:
     """Sets headers, replacing same-named ones (cheaper than MutableHeaders, key by key)."""
+    added = [(_name(key), value.encode("latin-1")) for key, value in headers.items()]
+    names = {name for name, _ in added}
     raw = response.raw_headers
-    for key, value in headers.items():
-        name = _name(key)
-        for i, (existing, _) in enumerate(raw):
-            if existing == name:
-                del raw[i]
-                break
-        raw.append((name, value.encode("latin-1")))
+    if any(name in names for name, _ in raw):
+        raw[:] = [header for header in raw if header[0] not in names]
+    raw.extend(added)
 
 
-JSON = JSONResponse  # compact separators, non-ASCII kept: what the providers send
+_JSON_TYPE = (b"content-type", b"application/json")
+
+
+class JSON(Response):
+    """A JSON answer: compact separators, non-ASCII kept (what the providers send, and the bytes
+    Starlette's JSONResponse makes). Every provider answer is one, so it is built in one step:
+    orjson renders (a tenth of json.dumps' time), and the common case (no extra headers, a
+    status with a body) gets its two headers without Starlette's general header assembly."""
+
+    media_type = "application/json"
+
+    def __init__(self, content: Any, status_code: int = 200, headers: Mapping[str, str] | None = None,
+                 media_type: str | None = None, background: BackgroundTask | None = None) -> None:
+        self.status_code = status_code
+        self.background = background
+        self.body = body = self.render(content)
+        if headers is None and media_type is None and status_code >= 200 and status_code not in (204, 304):
+            self.raw_headers = [(b"content-length", str(len(body)).encode()), _JSON_TYPE]
+        else:
+            if media_type is not None:
+                self.media_type = media_type
+            self.init_headers(headers)
+
+    def render(self, content: Any) -> bytes:
+        try:
+            return orjson.dumps(content, option=orjson.OPT_NON_STR_KEYS)
+        except (TypeError, orjson.JSONEncodeError):
+            # What orjson will not write (an integer past 64 bits, a lone surrogate): json's
+            # answer, or its error, exactly as before.
+            return json.dumps(content, ensure_ascii=False, allow_nan=False, indent=None,
+                              separators=(",", ":")).encode("utf-8")

@@ -27,7 +27,7 @@ import socket
 import threading
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from typing import AsyncIterator, Iterable, Literal
 from urllib.parse import unquote, urljoin, urlsplit
 
@@ -87,11 +87,18 @@ def port_of_scope(scope: dict[str, object]) -> int | None:
     server = scope.get("server")
     if not isinstance(server, (tuple, list)) or len(server) != 2 or not isinstance(server[1], int):
         return None
-    try:
-        ipaddress.ip_address(str(server[0]))
-    except ValueError:
+    if not _is_address(str(server[0])):
         return None  # "testserver" and other in-process stand-ins
     return server[1]
+
+
+@lru_cache(maxsize=64)  # asked on every kie request, of the one or two addresses it listens on
+def _is_address(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def names_control_api(path: str) -> bool:

@@ -107,7 +107,7 @@ class KaiProvider(Provider):
             client = call.request.client
             subject = f"ip:{client.host if client else '-'}"
             headers = rate_limit_headers(call.emulator.limiter.peek(subject, ANONYMOUS_RULE, call.now))
-        add_headers(response, headers)
+        headers = dict(headers)  # one pass over the response's headers, not one per source
         scope = call.request.scope
         if scope.get(SCOPE_ADMITTED):
             scope.pop(SCOPE_ADMITTED)
@@ -116,8 +116,9 @@ class KaiProvider(Provider):
             with call.emulator.lock:
                 backend.end(call.account, call.emulator.clock.now(), 200 <= response.status_code < 300,
                             tokens_in, tokens_out)
-            add_headers(response, self._units_headers(call))
-        add_headers(response, {"x-request-id": "req_" + secrets.token_hex(12)})
+            headers.update(self._units_headers(call))
+        headers["x-request-id"] = "req_" + secrets.token_hex(12)
+        add_headers(response, headers)
 
     @staticmethod
     def _units_headers(call: Call) -> dict[str, str]:

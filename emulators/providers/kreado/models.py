@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -54,7 +55,15 @@ SWITCHES: dict[str, Any] = {"idsAsStrings": False}
 
 # -- time and money formats ---------------------------------------------------------------------
 def fmt_time(ts: float) -> str:
+    second = int(ts)
+    if 0 <= ts - second < 0.999999:  # not rounded up to the next second by fromtimestamp
+        return _fmt_second(second)
     return datetime.fromtimestamp(ts, TZ).strftime("%Y-%m-%d %H:%M:%S")
+
+
+@lru_cache(maxsize=4096)  # whole seconds: a record's times and "now" repeat from request to request
+def _fmt_second(second: int) -> str:
+    return datetime.fromtimestamp(second, TZ).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def fmt_iso_local(ts: float) -> str:
