@@ -20,10 +20,11 @@ import warnings
 from typing import Any, Callable
 
 import httpx
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, given, settings
 
 from emulators.engine.clock import Clock
-from emulators.pytest_plugin import RunningEmulator, start_emulator
+from emulators.pytest_plugin import start_emulator
+from tests.fuzz.mutations import Auth, Spec, fuzz_request, sweep
 from tests.fuzz.wire import Wire
 
 # EMULATORS_FUZZ_SCALE=N runs N times as many cases, with fresh random seeds each run (the
@@ -36,6 +37,23 @@ def fuzz_settings(examples: int) -> settings:
                     database=None, print_blob=False,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                            HealthCheck.filter_too_much])
+
+
+def fuzz_operation(fuzzer: Fuzzer, spec: Spec, auth: Auth) -> None:
+    """Hypothesis requests of one operation, each checked by `fuzzer` (every provider's test_*_fuzz)."""
+
+    @fuzz_settings(spec.examples)
+    @given(wire=fuzz_request(spec, auth))
+    def run(wire: Wire) -> None:
+        fuzzer.check(wire)
+
+    run()
+
+
+def sweep_operation(fuzzer: Fuzzer, spec: Spec, auth: Auth) -> None:
+    """Every field of one operation, each with the values most likely to break it (mutations.SWEEP_*)."""
+    for wire in sweep(spec, auth):
+        fuzzer.check(wire, read_back=False)
 
 
 class FrozenClock(Clock):

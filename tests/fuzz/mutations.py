@@ -4,7 +4,7 @@ a file name, the multipart framing, a query or path parameter). Each strategy yi
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Sequence
 
 import msgpack
@@ -469,3 +469,9 @@ def sweep(spec: Spec, auth: Auth) -> list[Wire]:
             out.append(Wire(spec.method, path, query_string(pairs), [*headers, *extra], body,
                             f"sweep query {name} = {value[:40]!r}"))
     return out
+
+
+def filled(spec: Spec, fill: Callable[[Any], Any]) -> Spec:
+    """`spec` with the ids a fixture made (placeholders in its body, query and path) put in by `fill`."""
+    return replace(spec, json=fill(spec.json), query=tuple((k, fill(v)) for k, v in spec.query),
+                   params=tuple((k, fill(v)) for k, v in spec.params))

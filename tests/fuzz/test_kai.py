@@ -8,12 +8,11 @@ from typing import Any, Iterator
 
 import httpx
 import pytest
-from hypothesis import given
 
 from tests.fuzz.conftest import closing  # noqa: F401 (fixture)
-from tests.fuzz.harness import Fuzzer, fuzz_settings
+from tests.fuzz.harness import Fuzzer, fuzz_operation, sweep_operation
 from tests.fuzz.media import wav
-from tests.fuzz.mutations import Auth, Spec, bearer, fuzz_request, sweep
+from tests.fuzz.mutations import Auth, Spec, bearer
 from tests.fuzz.wire import Part, Wire, file_part, text_part
 from tests.kai.builders import png_with_metadata
 
@@ -88,16 +87,10 @@ def fuzzer(closing: list[Fuzzer]) -> Iterator[Fuzzer]:
 
 @pytest.mark.parametrize("spec", specs(), ids=lambda s: s.id)
 def test_kai_fuzz(fuzzer: Fuzzer, spec: Spec) -> None:
-    @fuzz_settings(spec.examples)
-    @given(wire=fuzz_request(spec, AUTH))
-    def run(wire) -> None:  # type: ignore[no-untyped-def]
-        fuzzer.check(wire)
-
-    run()
+    fuzz_operation(fuzzer, spec, AUTH)
 
 
 @pytest.mark.parametrize("spec", [s for s in specs() if s.body != "none" or s.query], ids=lambda s: s.id)
 def test_kai_sweep(fuzzer: Fuzzer, spec: Spec) -> None:
     """Every field, each with the values most likely to break it (mutations.SWEEP_*)."""
-    for wire in sweep(spec, AUTH):
-        fuzzer.check(wire, read_back=False)
+    sweep_operation(fuzzer, spec, AUTH)

@@ -2,16 +2,14 @@
 query and body task ids (see harness.Fuzzer for what each answer must satisfy)."""
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any, Iterator
 
 import pytest
-from hypothesis import given
 
 from tests.fuzz.conftest import closing  # noqa: F401 (fixture)
-from tests.fuzz.harness import Fuzzer, fuzz_settings
+from tests.fuzz.harness import Fuzzer, fuzz_operation, sweep_operation
 from tests.fuzz.media import mp3, wav
-from tests.fuzz.mutations import Auth, Spec, bearer, fuzz_request, sweep
+from tests.fuzz.mutations import Auth, Spec, bearer, filled
 from tests.fuzz.wire import Part, Wire, file_part, get, json_of, post_json, text_part
 
 AUTH = Auth(bearer, ("poor-token", "free-token", "pro-token", "limited-token", "disabled-token"))
@@ -98,21 +96,12 @@ def fuzzer(closing: list[Fuzzer]) -> Iterator[Fuzzer]:
 
 @pytest.mark.parametrize("spec", specs(), ids=lambda s: s.id)
 def test_kitta_fuzz(fuzzer: Fuzzer, spec: Spec) -> None:
-    spec = replace(spec, json=_fill(spec.json), query=tuple((k, _fill(v)) for k, v in spec.query),
-                   params=tuple((k, _fill(v)) for k, v in spec.params))
-
-    @fuzz_settings(spec.examples)
-    @given(wire=fuzz_request(spec, AUTH))
-    def run(wire) -> None:  # type: ignore[no-untyped-def]
-        fuzzer.check(wire)
-
-    run()
+    spec = filled(spec, _fill)
+    fuzz_operation(fuzzer, spec, AUTH)
 
 
 @pytest.mark.parametrize("spec", [s for s in specs() if s.body != "none" or s.query], ids=lambda s: s.id)
 def test_kitta_sweep(fuzzer: Fuzzer, spec: Spec) -> None:
     """Every field, each with the values most likely to break it (mutations.SWEEP_*)."""
-    spec = replace(spec, json=_fill(spec.json), query=tuple((k, _fill(v)) for k, v in spec.query),
-                   params=tuple((k, _fill(v)) for k, v in spec.params))
-    for wire in sweep(spec, AUTH):
-        fuzzer.check(wire, read_back=False)
+    spec = filled(spec, _fill)
+    sweep_operation(fuzzer, spec, AUTH)

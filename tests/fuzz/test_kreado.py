@@ -2,15 +2,13 @@
 every answer whose code is not "200" must leave the state as it was)."""
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any, Iterator
 
 import pytest
-from hypothesis import given
 
 from tests.fuzz.conftest import closing  # noqa: F401 (fixture)
-from tests.fuzz.harness import Fuzzer, body_code_error, fuzz_settings
-from tests.fuzz.mutations import Auth, Spec, fuzz_request, sweep
+from tests.fuzz.harness import Fuzzer, body_code_error, fuzz_operation, sweep_operation
+from tests.fuzz.mutations import Auth, Spec, filled
 from tests.fuzz.wire import Wire, get, json_of, post_json
 
 P = "/apis/open"
@@ -121,19 +119,12 @@ def fuzzer(closing: list[Fuzzer]) -> Iterator[Fuzzer]:
 
 @pytest.mark.parametrize("spec", specs(), ids=lambda s: s.id)
 def test_kreado_fuzz(fuzzer: Fuzzer, spec: Spec) -> None:
-    spec = replace(spec, json=_fill(spec.json))
-
-    @fuzz_settings(spec.examples)
-    @given(wire=fuzz_request(spec, AUTH))
-    def run(wire) -> None:  # type: ignore[no-untyped-def]
-        fuzzer.check(wire)
-
-    run()
+    spec = filled(spec, _fill)
+    fuzz_operation(fuzzer, spec, AUTH)
 
 
 @pytest.mark.parametrize("spec", [s for s in specs() if s.body != "none" or s.query], ids=lambda s: s.id)
 def test_kreado_sweep(fuzzer: Fuzzer, spec: Spec) -> None:
     """Every field, each with the values most likely to break it (mutations.SWEEP_*)."""
-    spec = replace(spec, json=_fill(spec.json))
-    for wire in sweep(spec, AUTH):
-        fuzzer.check(wire, read_back=False)
+    spec = filled(spec, _fill)
+    sweep_operation(fuzzer, spec, AUTH)

@@ -5,12 +5,11 @@ from __future__ import annotations
 from typing import Any, Iterator
 
 import pytest
-from hypothesis import given
 
 from tests.fuzz.conftest import closing  # noqa: F401 (fixture)
-from tests.fuzz.harness import Fuzzer, fuzz_settings
+from tests.fuzz.harness import Fuzzer, fuzz_operation, sweep_operation
 from tests.fuzz.media import mp3, wav
-from tests.fuzz.mutations import Auth, Spec, bearer, fuzz_request, sweep
+from tests.fuzz.mutations import Auth, Spec, bearer
 from tests.fuzz.wire import Wire, file_part, get, json_of, text_part
 
 AUTH = Auth(bearer, ("poor-token", "starter-token", "limited-token"))
@@ -83,18 +82,11 @@ def _resolve(spec: Spec) -> Spec:
 @pytest.mark.parametrize("spec", specs(), ids=lambda s: s.id)
 def test_voiceclone_fuzz(fuzzer: Fuzzer, spec: Spec) -> None:
     spec = _resolve(spec)
-
-    @fuzz_settings(spec.examples)
-    @given(wire=fuzz_request(spec, AUTH))
-    def run(wire) -> None:  # type: ignore[no-untyped-def]
-        fuzzer.check(wire)
-
-    run()
+    fuzz_operation(fuzzer, spec, AUTH)
 
 
 @pytest.mark.parametrize("spec", [s for s in specs() if s.body != "none" or s.query], ids=lambda s: s.id)
 def test_voiceclone_sweep(fuzzer: Fuzzer, spec: Spec) -> None:
     """Every field, each with the values most likely to break it (mutations.SWEEP_*)."""
     spec = _resolve(spec)
-    for wire in sweep(spec, AUTH):
-        fuzzer.check(wire, read_back=False)
+    sweep_operation(fuzzer, spec, AUTH)
