@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, Callable
 
+import orjson
+
 from emulators.media.sniff import MIME_TYPES
 
 
@@ -42,7 +44,8 @@ class FileRecord:
 
 
 def recipe_text(recipe: dict[str, Any]) -> str:
-    return json.dumps(recipe, ensure_ascii=False, separators=(",", ":"))
+    """Compact JSON, non-ASCII kept (orjson: seeding makes hundreds of these on every reset)."""
+    return orjson.dumps(recipe).decode()
 
 
 Renderer = Callable[[dict[str, Any]], bytes]

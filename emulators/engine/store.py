@@ -23,6 +23,7 @@ of the whole state was declared, which finds a forgotten `touch`.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import threading
 import typing
 from concurrent.futures import Future
@@ -279,19 +280,14 @@ class Store:
     # -- binding state -------------------------------------------------------------------------
     def bind(self, name: str, root: Any) -> None:
         """Makes `root`'s dict fields tables named `name.field` and tracks its other fields."""
-        hints = typing.get_type_hints(type(root))
         scalars: dict[str, Codec] = {}
-        for f in dataclasses.fields(root):
-            hint = hints[f.name]
-            value = getattr(root, f.name)
-            if typing.get_origin(hint) is dict or hint is dict:
-                args = typing.get_args(hint)
-                value_type = args[1] if args else Any
-                table = Table(f"{name}.{f.name}", self, codec(value_type), _restorer(value_type), value)
-                object.__setattr__(root, f.name, table)
+        for field_name, is_table, field_codec, restorer in _layout(type(root)):
+            if is_table:
+                table = Table(f"{name}.{field_name}", self, field_codec, restorer, getattr(root, field_name))
+                object.__setattr__(root, field_name, table)
                 self.tables[table.name] = table
             else:
-                scalars[f.name] = codec(hint)
+                scalars[field_name] = field_codec
         if scalars:
             fields = Fields(f"{name}.$", root, scalars, self)
             if isinstance(root, StateRoot):
@@ -488,6 +484,23 @@ class SnapshotCursor:
         if k in self.preserved:
             return self.preserved[k]
         return table.dump(key)
+
+
+@functools.lru_cache(maxsize=None)
+def _layout(cls: type) -> tuple[tuple[str, bool, Codec, Any], ...]:
+    """A state root class's fields: (name, is a table, codec, restorer). Worked out once per
+    class: type hints are slow to read, and every reset binds fresh roots."""
+    hints = typing.get_type_hints(cls)
+    layout = []
+    for f in dataclasses.fields(cls):
+        hint = hints[f.name]
+        if typing.get_origin(hint) is dict or hint is dict:
+            args = typing.get_args(hint)
+            value_type = args[1] if args else Any
+            layout.append((f.name, True, codec(value_type), _restorer(value_type)))
+        else:
+            layout.append((f.name, False, codec(hint), None))
+    return tuple(layout)
 
 
 def _restorer(value_type: Any) -> Callable[[Any, Any], None] | None:
