@@ -31,7 +31,7 @@ from emulators.engine.accesslog import AccessLogLayer
 from emulators.engine.clock import Clock
 from emulators.engine.errors import ProviderError
 from emulators.engine.faults import FaultTable
-from emulators.engine.files import BlobStore, FileRecord, content_type_for, new_file_id, recipe_text
+from emulators.engine.files import BlobStore, FileRecord, content_type_for, new_file_id
 from emulators.engine.http import Call, Endpoint
 from emulators.engine.jobs import Job, JobKind, Scheduler
 from emulators.engine.journal import Journal
@@ -392,9 +392,9 @@ class Emulator:
                       expires_at: float | None = None, file_id: str | None = None,
                       content_type: str | None = None) -> FileRecord:
         """Publishes a file made from `recipe` (see render.py) on its first download."""
-        return self._add_file(FileRecord(
-            id=file_id or new_file_id(ext), content_type=content_type or content_type_for(ext),
-            created_at=self._now(), owner=owner, recipe_json=recipe_text(recipe), expires_at=expires_at))
+        return self._add_file(FileRecord.generated(
+            file_id or new_file_id(ext), content_type or content_type_for(ext), self._now(), owner, recipe,
+            expires_at))
 
     def _add_file(self, record: FileRecord) -> FileRecord:
         with self.lock:
