@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import atexit
 import hashlib
+import heapq
 import json
 import os
 import secrets
@@ -16,7 +17,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, Callable
+from typing import Any, BinaryIO, Callable, Iterable, Iterator
 
 from emulators.engine import sharing
 from emulators.media.sniff import MIME_TYPES
@@ -98,6 +99,35 @@ def _set_recipe_text(record: FileRecord, text: str | None) -> None:
 
 # Every reader of `recipe_json` (the store's dumps, equality, repr) sees the text.
 FileRecord.recipe_json = property(_recipe_text, _set_recipe_text)  # type: ignore[assignment, method-assign]
+
+
+class Expiries:
+    """When files stop being served, earliest first: file ids grouped by their expiry time.
+    The results of the jobs one tick settles expire together, so a file costs one slot in its
+    group's list rather than a (time, id) tuple of its own in a heap."""
+
+    __slots__ = ("times", "_groups")
+
+    def __init__(self, pairs: Iterable[tuple[float, str]] = ()) -> None:
+        self.times: list[float] = []  # a heap of the distinct times (peek: times[0])
+        self._groups: dict[float, list[str]] = {}
+        for at, file_id in pairs:
+            self.push(at, file_id)
+
+    def push(self, at: float, file_id: str) -> None:
+        group = self._groups.get(at)
+        if group is None:
+            self._groups[at] = [file_id]
+            heapq.heappush(self.times, at)
+        else:
+            group.append(file_id)
+
+    def due(self, now: float) -> Iterator[str]:
+        """Takes out the ids whose time is `now` or earlier (a record may have changed its
+        expiry since: the caller checks)."""
+        times, groups = self.times, self._groups
+        while times and times[0] <= now:
+            yield from groups.pop(heapq.heappop(times))
 
 
 def recipe_text(recipe: dict[str, Any]) -> str:

@@ -491,7 +491,8 @@ class KieBackend(Backend):
                 files.pop(file_id, None)
             task.files = ()
         else:
-            expires = now + float(self.state.settings["retention"]["result_seconds"])
+            # one time object for the results of every task this tick settles
+            expires = sharing.number(now + float(self.state.settings["retention"]["result_seconds"]))
             for file_id in task.files:
                 self.emulator.expire_file(file_id, expires)
                 record = files.get(file_id)
