@@ -40,7 +40,7 @@ def text(value: str | None) -> str | None:
 
 def values(items: tuple[Any, ...]) -> tuple[Any, ...]:
     """The shared copy of a tuple of hashable scalars (a job's phases, its durations)."""
-    if any(type(item) is float and item == 0 and math.copysign(1.0, item) < 0 for item in items):
+    if 0 in items and any(type(item) is float and item == 0 and math.copysign(1.0, item) < 0 for item in items):
         return items  # -0.0 == 0.0: left alone rather than told apart
     return _share(_tuples, (items, tuple(map(type, items))), items)
 
