@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import heapq
 import json
 import logging
 import re
@@ -31,7 +30,7 @@ from emulators.engine.accesslog import AccessLogLayer
 from emulators.engine.clock import Clock
 from emulators.engine.errors import ProviderError
 from emulators.engine.faults import FaultTable
-from emulators.engine.files import BlobStore, FileRecord, content_type_for, new_file_id, recipe_text
+from emulators.engine.files import BlobStore, Expiries, FileRecord, content_type_for, new_file_id
 from emulators.engine.http import Call, Endpoint
 from emulators.engine.jobs import Job, JobKind, Scheduler
 from emulators.engine.journal import Journal
@@ -129,9 +128,9 @@ class Emulator:
         self.limiter = RateLimiter(engine.rate_windows)
         self.scheduler = Scheduler()
         self.scheduler.rebuild(engine.jobs.values())
-        # (expires_at, file id), earliest first: forgetting expired records costs what expires
-        self._file_expiries = [(r.expires_at, r.id) for r in engine.files.values() if r.expires_at is not None]
-        heapq.heapify(self._file_expiries)
+        # file ids by expiry time, earliest first: forgetting expired records costs what expires
+        self._file_expiries = Expiries((r.expires_at, r.id) for r in engine.files.values()
+                                       if r.expires_at is not None)
         if backend is not None:
             store.bind("backend", backend.state)
             self.backend = backend
@@ -322,8 +321,8 @@ class Emulator:
         heap = self.scheduler.heap
         if heap and heap[0][0] <= now:
             self._settle_jobs(now)
-        expiries = self._file_expiries
-        if expiries and expiries[0][0] <= now:
+        expiries = self._file_expiries.times
+        if expiries and expiries[0] <= now:
             self._forget_expired_files(now)
         self.backend.tick(now)
 
@@ -392,15 +391,15 @@ class Emulator:
                       expires_at: float | None = None, file_id: str | None = None,
                       content_type: str | None = None) -> FileRecord:
         """Publishes a file made from `recipe` (see render.py) on its first download."""
-        return self._add_file(FileRecord(
-            id=file_id or new_file_id(ext), content_type=content_type or content_type_for(ext),
-            created_at=self._now(), owner=owner, recipe_json=recipe_text(recipe), expires_at=expires_at))
+        return self._add_file(FileRecord.generated(
+            file_id or new_file_id(ext), content_type or content_type_for(ext), self._now(), owner, recipe,
+            expires_at))
 
     def _add_file(self, record: FileRecord) -> FileRecord:
         with self.lock:
             self.state.files[record.id] = record
             if record.expires_at is not None:
-                heapq.heappush(self._file_expiries, (record.expires_at, record.id))
+                self._file_expiries.push(record.expires_at, record.id)
         return record
 
     def expire_file(self, file_id: str, at: float | None) -> None:
@@ -411,14 +410,13 @@ class Emulator:
                 self.state.files.touch(file_id)
                 record.expires_at = at
                 if at is not None:
-                    heapq.heappush(self._file_expiries, (at, file_id))
+                    self._file_expiries.push(at, file_id)
 
     def _forget_expired_files(self, now: float) -> None:
         """Drops records whose time is over (their URLs already answer 404). An entry whose
         record has gone or changed its expiry since is skipped."""
-        files, expiries = self.state.files, self._file_expiries
-        while expiries and expiries[0][0] <= now:
-            at, file_id = heapq.heappop(expiries)
+        files = self.state.files
+        for file_id in self._file_expiries.due(now):
             record = files.get(file_id)
             if record is not None and record.expires_at is not None and record.expires_at <= now:
                 del files[file_id]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import atexit
 import hashlib
+import heapq
 import json
 import os
 import secrets
@@ -16,10 +17,11 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, Callable
+from typing import Any, BinaryIO, Callable, Iterable, Iterator
 
 import orjson
 
+from emulators.engine import sharing
 from emulators.media.sniff import MIME_TYPES
 
 
@@ -33,14 +35,101 @@ class FileRecord:
     size: int | None = None
     sha256: str | None = None  # stored bytes (uploads)
     # Generated content, as compact JSON text ('{"kind":"speech",...}'): a string costs a third
-    # of the dict it holds, and there is one per job result.
+    # of the dict it holds, and there is one per job result. Held packed (see Packed) when
+    # made by `generated`; reading it always gives the text.
     recipe_json: str | None = None
     expires_at: float | None = None
 
     @property
     def recipe(self) -> dict[str, Any] | None:
         """The recipe of generated content (a fresh dict), None for uploaded bytes."""
-        return None if self.recipe_json is None else json.loads(self.recipe_json)
+        text = self.recipe_json
+        return None if text is None else json.loads(text)
+
+    @classmethod
+    def generated(cls, id: str, content_type: str, created_at: float, owner: str | None,
+                  recipe: dict[str, Any], expires_at: float | None) -> FileRecord:
+        """The record of a file made from `recipe`, its text held packed when that is smaller."""
+        record = cls(id=id, content_type=content_type, created_at=created_at, owner=owner, expires_at=expires_at)
+        _recipe_slot.__set__(record, pack_recipe(recipe))
+        return record
+
+
+# The text of a recipe as the texts between the occurrences of one of its values and that
+# value, in turn: the value is the recipe's own string object (a job id used as a seed, which
+# its job already holds) and the texts between are shared by every recipe of that shape. A few
+# references instead of a string of 100-200 bytes per result file.
+Packed = tuple[str, ...]
+_PACK_MIN = 12  # shorter values are not worth a tuple
+
+
+def pack_recipe(recipe: dict[str, Any]) -> str | Packed:
+    """The recipe's text, packed around its longest string value when that value is written
+    as it is (no escapes) and the texts around it are short enough to be shared."""
+    text = recipe_text(recipe)
+    value = max((v for v in recipe.values() if type(v) is str and len(v) >= _PACK_MIN), key=len, default=None)
+    if value is None:
+        return text
+    quoted = f'"{value}"'
+    if json.dumps(value, ensure_ascii=False) != quoted:
+        return text
+    between = text.split(quoted)
+    if len(between) < 2 or max(map(len, between)) >= sharing.TEXT_MAX:
+        return text
+    last = len(between) - 1
+    packed: list[str] = []
+    for i, piece in enumerate(between):
+        shared = sharing.text(('"' if i else "") + piece + ('"' if i < last else ""))
+        assert shared is not None
+        packed.append(shared)
+        if i < last:
+            packed.append(value)
+    return tuple(packed)
+
+
+_recipe_slot = FileRecord.__dict__["recipe_json"]  # the slot itself, which may hold a Packed
+
+
+def _recipe_text(record: FileRecord) -> str | None:
+    held = _recipe_slot.__get__(record, FileRecord)
+    return "".join(held) if type(held) is tuple else held
+
+
+def _set_recipe_text(record: FileRecord, text: str | None) -> None:
+    _recipe_slot.__set__(record, text)
+
+
+# Every reader of `recipe_json` (the store's dumps, equality, repr) sees the text.
+FileRecord.recipe_json = property(_recipe_text, _set_recipe_text)  # type: ignore[assignment, method-assign]
+
+
+class Expiries:
+    """When files stop being served, earliest first: file ids grouped by their expiry time.
+    The results of the jobs one tick settles expire together, so a file costs one slot in its
+    group's list rather than a (time, id) tuple of its own in a heap."""
+
+    __slots__ = ("times", "_groups")
+
+    def __init__(self, pairs: Iterable[tuple[float, str]] = ()) -> None:
+        self.times: list[float] = []  # a heap of the distinct times (peek: times[0])
+        self._groups: dict[float, list[str]] = {}
+        for at, file_id in pairs:
+            self.push(at, file_id)
+
+    def push(self, at: float, file_id: str) -> None:
+        group = self._groups.get(at)
+        if group is None:
+            self._groups[at] = [file_id]
+            heapq.heappush(self.times, at)
+        else:
+            group.append(file_id)
+
+    def due(self, now: float) -> Iterator[str]:
+        """Takes out the ids whose time is `now` or earlier (a record may have changed its
+        expiry since: the caller checks)."""
+        times, groups = self.times, self._groups
+        while times and times[0] <= now:
+            yield from groups.pop(heapq.heappop(times))
 
 
 def recipe_text(recipe: dict[str, Any]) -> str:

@@ -11,6 +11,8 @@ import heapq
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
+from emulators.engine import sharing
+
 FAIL_MARKER = "EMULATOR_FAIL"
 
 State = Any  # a provider's own state value: "PROCESSING", 2, "success", ...
@@ -32,21 +34,6 @@ def carries_fail_marker(*values: Any) -> bool:
     return False
 
 
-_SHARED: dict[tuple[Any, ...], tuple[Any, ...]] = {}
-_SHARED_MAX = 4096  # distinct tuples kept: phase lists, and the durations most jobs share
-
-
-def _shared(values: tuple[Any, ...]) -> tuple[Any, ...]:
-    """One tuple object for equal phase lists and durations: 100k jobs of a kind hold one, not
-    100k (also after a state file is loaded, where each would be a fresh copy)."""
-    found = _SHARED.get(values)
-    if found is not None:
-        return found
-    if len(_SHARED) < _SHARED_MAX:
-        _SHARED[values] = values
-    return values
-
-
 @dataclass(slots=True)
 class Job:
     """The engine's view of a provider job: its owner and its timeline (small: there may be
@@ -64,8 +51,10 @@ class Job:
     settled: bool = False  # finishing side effects done
 
     def __post_init__(self) -> None:
-        self.states = _shared(tuple(self.states))
-        self.durations = _shared(tuple(self.durations))
+        # One tuple object for equal phase lists and durations: 100k jobs of a kind hold one,
+        # not 100k (also after a state file is loaded, where each would be a fresh copy).
+        self.states = sharing.values(tuple(self.states))
+        self.durations = sharing.values(tuple(self.durations))
 
     @property
     def finishes_at(self) -> float:

@@ -68,22 +68,44 @@ class Index:
 
     def __init__(self, by: Callable[[Any], Any]) -> None:
         self.by = by
-        self.groups: dict[Any, dict[Any, None]] = {}  # group -> ordered set of record keys
+        # group -> its one record key, or an ordered set of them (a dict) once there are two:
+        # an index by a field that is unique per record (a task number) then costs no dict per
+        # record. Record keys are hashable, so never a dict themselves.
+        self.groups: dict[Any, Any] = {}
 
     def get(self, group: Any) -> dict[Any, None]:
         """The record keys of `group`, oldest first (iterate `reversed()` for newest first)."""
-        return self.groups.get(group) or {}
+        keys = self.groups.get(group, ABSENT)
+        if keys is ABSENT:
+            return {}
+        return keys if type(keys) is dict else {keys: None}
 
     def _add(self, key: Any, record: Any) -> None:
-        self.groups.setdefault(self.by(record), {})[key] = None
+        group = self.by(record)
+        groups = self.groups
+        keys = groups.get(group, ABSENT)
+        if keys is ABSENT:
+            groups[group] = key
+        elif type(keys) is dict:
+            keys[key] = None
+        elif keys != key:
+            groups[group] = {keys: None, key: None}
 
     def _remove(self, key: Any, record: Any) -> None:
         group = self.by(record)
-        keys = self.groups.get(group)
-        if keys is not None:
-            keys.pop(key, None)
-            if not keys:
-                del self.groups[group]
+        groups = self.groups
+        keys = groups.get(group, ABSENT)
+        if keys is ABSENT:
+            return
+        if type(keys) is not dict:
+            if keys == key:
+                del groups[group]
+            return
+        keys.pop(key, None)
+        if len(keys) == 1:
+            groups[group] = next(iter(keys))
+        elif not keys:
+            del groups[group]
 
 
 class Table(dict):  # type: ignore[type-arg]

@@ -19,7 +19,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 
-from emulators.engine import values
+from emulators.engine import sharing, values
 from emulators.engine.files import FileRecord
 from emulators.engine.jobs import FAIL_MARKER, Job, JobKind, carries_fail_marker
 from emulators.engine.ledger import Wallet
@@ -112,8 +112,10 @@ class Task:
     createdAt: float
     cost: int  # hundredths of a credit
     charge: dict[str, int] = field(default_factory=dict)  # what a failure refunds
-    files: list[str] = field(default_factory=list)  # result file ids (kept after they expire)
-    callbacks: list[dict[str, Any]] = field(default_factory=list)  # delivery attempts
+    # Tuples, not lists: most tasks have one result and no callback, and () is one shared
+    # object (a list costs 56 bytes even empty). Replaced, never changed in place.
+    files: tuple[str, ...] = ()  # result file ids (kept after they expire)
+    callbacks: tuple[dict[str, Any], ...] = ()  # delivery attempts
     failMsg: str | None = None  # why it will fail (None: it succeeds)
 
 
@@ -395,15 +397,17 @@ class KieBackend(Backend):
         fail_msg = _fail_reason(body.get("input"), plan)
         emulator = self.emulator
         with emulator.lock:
-            parts = emulator.charge(account.token, account.wallet, plan.price_cents, task_id)  # InsufficientFunds
-            task = Task(id=task_id, owner=account.token, model=plan.model_id, kind=plan.kind,
-                        param=json.dumps(body, ensure_ascii=False, separators=(",", ":")),
-                        callBackUrl=callback, baseUrl=base_url, createdAt=now, cost=plan.price_cents,
-                        charge=parts, failMsg=fail_msg)
+            cost = sharing.number(plan.price_cents)
+            parts = emulator.charge(account.token, account.wallet, cost, task_id)  # InsufficientFunds
+            # What a fleet repeats (its bodies, its callback, the emulator's address) is shared.
+            task = Task(id=task_id, owner=account.token, model=sharing.text(plan.model_id), kind=plan.kind,
+                        param=sharing.text(json.dumps(body, ensure_ascii=False, separators=(",", ":"))),
+                        callBackUrl=sharing.text(callback), baseUrl=sharing.text(base_url), createdAt=now,
+                        cost=cost, charge=parts, failMsg=fail_msg)
             if fail_msg is None:
                 recipe = {**plan.recipe, "seed": f"{plan.recipe.get('seed', '')}{task_id}"}
                 record = emulator.add_generated(recipe, plan.extension, owner=account.token, expires_at=None)
-                task.files.append(record.id)
+                task.files = (record.id,)
             emulator.create_job(TASK_JOB, task_id, account.token, self.catalog.timings(plan.kind),
                                 fail_msg is not None)
             self.state.tasks[task_id] = task
@@ -469,7 +473,7 @@ class KieBackend(Backend):
                 return  # its inputs are gone: a success without results
             recipe = {**plan.recipe, "seed": f"{plan.recipe.get('seed', '')}{task.id}"}
             record = self.emulator.add_generated(recipe, plan.extension, owner=task.owner, expires_at=None)
-            task.files.append(record.id)
+            task.files = (*task.files, record.id)
 
     def on_job_finished(self, job: Job, now: float) -> None:
         """Refund a failed task, start the 24 h life of its results, send its callback."""
@@ -485,9 +489,10 @@ class KieBackend(Backend):
             task.charge = {}
             for file_id in task.files:
                 files.pop(file_id, None)
-            task.files = []
+            task.files = ()
         else:
-            expires = now + float(self.state.settings["retention"]["result_seconds"])
+            # one time object for the results of every task this tick settles
+            expires = sharing.number(now + float(self.state.settings["retention"]["result_seconds"]))
             for file_id in task.files:
                 self.emulator.expire_file(file_id, expires)
                 record = files.get(file_id)
@@ -502,7 +507,8 @@ class KieBackend(Backend):
         """Runs on the delivery thread: a unit of work of its own."""
         with self.emulator.lock, self.emulator.store.unit():
             if task_id in self.state.tasks:
-                self.state.tasks.touch(task_id).callbacks.append(attempt)
+                task = self.state.tasks.touch(task_id)
+                task.callbacks = (*task.callbacks, attempt)
 
     # -- download links and uploads ------------------------------------------------------------------------
     def download_link(self, account: Account, url: str, now: float) -> FileRecord:

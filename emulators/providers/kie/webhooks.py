@@ -53,7 +53,8 @@ def schedule_callback(backend: KieBackend, task: Task, now: float) -> None:
     try:
         policy.screen(url, "callback")  # what needs no DNS, at once; the rest before each attempt
     except Refused as exc:
-        task.callbacks.append({"time": iso(now), "attempt": 0, "status": None, "error": f"refused: {exc}"})
+        task.callbacks = (*task.callbacks, {"time": iso(now), "attempt": 0, "status": None,
+                                            "error": f"refused: {exc}"})
         return
     account = backend.state.accounts.get(task.owner)
     key = account.webhookHmacKey if account else ""

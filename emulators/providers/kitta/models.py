@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 
-from emulators.engine import values
+from emulators.engine import sharing, values
 from emulators.engine.jobs import Job, JobKind, carries_fail_marker
 from emulators.engine.ledger import InsufficientFunds, Wallet
 from emulators.engine import fixtures as fixture_file
@@ -236,7 +236,7 @@ class KittaBackend(Backend):
         limits, timings = self.limits, self.state.settings.timings
         seconds = self.audio_seconds(audio_url) or float(limits["lip_sync_default_seconds"])
         seconds = max(1.0, min(float(limits["lip_sync_max_seconds"]), seconds))
-        price = self.lip_sync_price(seconds)
+        price = sharing.number(self.lip_sync_price(seconds))
         task_id = str(uuid.uuid4())
         fail = carries_fail_marker(video_url, audio_url)
         with self.emulator.lock:
@@ -252,8 +252,10 @@ class KittaBackend(Backend):
                          timings["lip_sync_processing_base_seconds"]
                          + timings["lip_sync_processing_per_audio_second"] * seconds]
             job = self.emulator.create_job(LIP_SYNC_JOB, task_id, account.token, durations, fail)
-            task = LipSyncTask(id=task_id, owner=account.token, video_url=video_url, audio_url=audio_url,
-                               created_at=job.created_at, duration=seconds, credits_used=price, charge=parts,
+            # What a fleet repeats (its input URLs, durations, prices) is shared.
+            task = LipSyncTask(id=task_id, owner=account.token, video_url=sharing.text(video_url),
+                               audio_url=sharing.text(audio_url), created_at=job.created_at,
+                               duration=sharing.number(seconds), credits_used=price, charge=parts,
                                result_file=record.id)
             self.state.tasks[task_id] = task
         return task

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 
-from emulators.engine import values
+from emulators.engine import sharing, values
 from emulators.engine.clock import time_in_range
 from emulators.engine.jobs import Job, JobKind, carries_fail_marker
 from emulators.engine.ledger import InsufficientFunds, Wallet
@@ -599,8 +599,9 @@ class KreadoBackend(Backend):
         job = self._new_job(VIDEO_JOB, job_id, account.token,
                             [float(t["video_waiting"]), float(t["video_base"]) + float(t["video_per_second"]) * seconds],
                             inputs)
-        task = VideoTask(jobId=job.id, taskId=st.nextTaskId, owner=account.token, taskName=task_name, kind=kind,
-                         supportTypeId=support_type, digitalHumanId=avatar_id, audioFile=audio_file,
+        task = VideoTask(jobId=job.id, taskId=st.nextTaskId, owner=account.token,
+                         taskName=sharing.text(task_name),  # a fleet names its tasks alike: shared
+                         kind=kind, supportTypeId=support_type, digitalHumanId=avatar_id, audioFile=audio_file,
                          audioSeconds=seconds, videoFile=video.id, thumbFile=thumb.id, createdAt=now,
                          charge=charge)
         st.nextTaskId += 1
