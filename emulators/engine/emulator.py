@@ -2,7 +2,8 @@
 
 The middleware order is built in one place (`_build_stack`):
 control API -> access log (off unless the CLI turns it on) -> journal -> faults -> contract check
-(switchable) -> chaos (off unless set; see chaos.py) -> gateway.
+(switchable) -> chaos (off unless set; see chaos.py) -> gateway. While the access log, faults and
+chaos are all off, requests take the same stack without those three (`_build_lean_stack`).
 The gateway matches the endpoint, settles due jobs, authenticates, admits (rate limits), calls
 the handler and turns every failure into the provider's own error response.
 """
@@ -91,6 +92,8 @@ class Emulator:
         files_head = Endpoint("HEAD", FILES_PREFIX + "{file_id}", _serve_file, "files.head", auth=False)
         self.router = Router([*provider.endpoints, files, files_head])
         self.app = self._build_stack()
+        self._access: AccessLogLayer = self.app  # type: ignore[assignment]
+        self._lean = self._build_lean_stack()
         self.reset()
 
     @property
@@ -450,6 +453,23 @@ class Emulator:
         app = JournalLayer(app, self)
         return AccessLogLayer(app, self)  # off until the CLI turns it on (accesslog.enable)
 
+    def _build_lean_stack(self) -> ASGIApp:
+        """The same stack without the layers that only pass through while they are off (access
+        log, faults, chaos): what a request takes when none is on (see __call__). Measured on
+        the wire, three idle layers cost a cheap read a sixth of its throughput."""
+        app: ASGIApp = self._gateway
+        if self.contract_check:  # the stack's own contract layer (it holds strict mode's switches)
+            from emulators.engine.contracts import ContractLayer
+
+            app = self.app
+            while not isinstance(app, ContractLayer):
+                app = app.app  # type: ignore[attr-defined]
+        return JournalLayer(app, self)
+
+    def _idle_layers(self) -> bool:
+        """Whether the access log, fault rules and chaos are all off."""
+        return not self.faults.rules and self.chaos.settings is None and self._access.log is None
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "http":
@@ -458,7 +478,10 @@ class Emulator:
                 await control.handle(self, scope, receive, send)
                 return
             try:
-                await self.app(scope, receive, send)
+                if self._idle_layers():
+                    await self._lean(scope, receive, send)
+                else:
+                    await self.app(scope, receive, send)
             except BodyStalled:  # the gateway noted 408 for the journal
                 log.info("%s %s: request body stalled for %ss; dropped", scope["method"],
                          scope["path"], self.body_timeout)
