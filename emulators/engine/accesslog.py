@@ -101,8 +101,11 @@ class AccessLogLayer:
 
 
 def enable(emulator: Emulator, log: AccessLog | None) -> None:
-    """Turns the emulator's access log on (None: off again)."""
-    _layer(emulator).log = log
+    """Turns the emulator's access log on (None: off again), in both of its stacks."""
+    for stack in emulator.stacks:
+        if not isinstance(stack, AccessLogLayer):
+            raise RuntimeError("the emulator's middleware stack has no access log layer on top")
+        stack.log = log
 
 
 def current(emulator: Emulator) -> AccessLog | None:

@@ -48,10 +48,11 @@ class FileRecord:
 
     @classmethod
     def generated(cls, id: str, content_type: str, created_at: float, owner: str | None,
-                  recipe: dict[str, Any], expires_at: float | None) -> FileRecord:
-        """The record of a file made from `recipe`, its text held packed when that is smaller."""
+                  recipe: dict[str, Any], expires_at: float | None, pack: bool = True) -> FileRecord:
+        """The record of a file made from `recipe`, its text held packed when that is smaller
+        (`pack`: worth it for the one-per-job results, not for a few hundred seeded files)."""
         record = cls(id=id, content_type=content_type, created_at=created_at, owner=owner, expires_at=expires_at)
-        _recipe_slot.__set__(record, pack_recipe(recipe))
+        _recipe_slot.__set__(record, pack_recipe(recipe) if pack else recipe_text(recipe))
         return record
 
 
