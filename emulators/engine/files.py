@@ -71,9 +71,9 @@ def pack_recipe(recipe: dict[str, Any]) -> str | Packed:
     value = max((v for v in recipe.values() if type(v) is str and len(v) >= _PACK_MIN), key=len, default=None)
     if value is None:
         return text
-    quoted = f'"{value}"'
-    if json.dumps(value, ensure_ascii=False) != quoted:
+    if not value.isprintable() or '"' in value or "\\" in value:  # JSON would escape something
         return text
+    quoted = f'"{value}"'
     between = text.split(quoted)
     if len(between) < 2 or max(map(len, between)) >= sharing.TEXT_MAX:
         return text

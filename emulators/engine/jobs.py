@@ -11,6 +11,8 @@ import heapq
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable
 
+import orjson
+
 from emulators.engine import sharing
 
 FAIL_MARKER = "EMULATOR_FAIL"
@@ -18,8 +20,15 @@ FAIL_MARKER = "EMULATOR_FAIL"
 State = Any  # a provider's own state value: "PROCESSING", 2, "success", ...
 
 
+_MARKER_BYTES = FAIL_MARKER.encode()
+
+
 def carries_fail_marker(*values: Any) -> bool:
     """True when the marker occurs in any string inside `values` (nested lists/dicts included)."""
+    try:  # in C: the marker has no character JSON escapes, so it shows in the text as in a string
+        return _MARKER_BYTES in orjson.dumps(values, option=orjson.OPT_NON_STR_KEYS)
+    except (TypeError, orjson.JSONEncodeError):  # not JSON-native: walk it
+        pass
     stack = list(values)
     while stack:
         value = stack.pop()
