@@ -471,7 +471,17 @@ def sweep(spec: Spec, auth: Auth) -> list[Wire]:
     return out
 
 
-def filled(spec: Spec, fill: Callable[[Any], Any]) -> Spec:
-    """`spec` with the ids a fixture made (placeholders in its body, query and path) put in by `fill`."""
+def filled(spec: Spec, ids: dict[str, Any]) -> Spec:
+    """`spec` with the ids a fixture made put in: "@name" in its body, query or path is ids[name]."""
+
+    def fill(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: fill(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [fill(v) for v in value]
+        if isinstance(value, str) and value.startswith("@"):
+            return ids[value[1:]]
+        return value
+
     return replace(spec, json=fill(spec.json), query=tuple((k, fill(v)) for k, v in spec.query),
                    params=tuple((k, fill(v)) for k, v in spec.params))

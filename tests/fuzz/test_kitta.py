@@ -60,14 +60,6 @@ def specs() -> list[Spec]:
     ]
 
 
-def _fill(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _fill(v) for k, v in value.items()}
-    if isinstance(value, str) and value.startswith("@"):
-        return IDS[value[1:]]
-    return value
-
-
 @pytest.fixture(scope="module")
 def fuzzer(closing: list[Fuzzer]) -> Iterator[Fuzzer]:
     f = Fuzzer("kitta", readers=readers)
@@ -96,12 +88,12 @@ def fuzzer(closing: list[Fuzzer]) -> Iterator[Fuzzer]:
 
 @pytest.mark.parametrize("spec", specs(), ids=lambda s: s.id)
 def test_kitta_fuzz(fuzzer: Fuzzer, spec: Spec) -> None:
-    spec = filled(spec, _fill)
+    spec = filled(spec, IDS)
     fuzz_operation(fuzzer, spec, AUTH)
 
 
 @pytest.mark.parametrize("spec", [s for s in specs() if s.body != "none" or s.query], ids=lambda s: s.id)
 def test_kitta_sweep(fuzzer: Fuzzer, spec: Spec) -> None:
     """Every field, each with the values most likely to break it (mutations.SWEEP_*)."""
-    spec = filled(spec, _fill)
+    spec = filled(spec, IDS)
     sweep_operation(fuzzer, spec, AUTH)

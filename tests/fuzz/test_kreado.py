@@ -78,16 +78,6 @@ def specs() -> list[Spec]:
     ]
 
 
-def _fill(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _fill(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_fill(v) for v in value]
-    if isinstance(value, str) and value.startswith("@"):
-        return IDS[value[1:]]
-    return value
-
-
 @pytest.fixture(scope="module")
 def fuzzer(closing: list[Fuzzer]) -> Iterator[Fuzzer]:
     f = Fuzzer("kreado", is_error=body_code_error("200"), readers=readers)
@@ -119,12 +109,12 @@ def fuzzer(closing: list[Fuzzer]) -> Iterator[Fuzzer]:
 
 @pytest.mark.parametrize("spec", specs(), ids=lambda s: s.id)
 def test_kreado_fuzz(fuzzer: Fuzzer, spec: Spec) -> None:
-    spec = filled(spec, _fill)
+    spec = filled(spec, IDS)
     fuzz_operation(fuzzer, spec, AUTH)
 
 
 @pytest.mark.parametrize("spec", [s for s in specs() if s.body != "none" or s.query], ids=lambda s: s.id)
 def test_kreado_sweep(fuzzer: Fuzzer, spec: Spec) -> None:
     """Every field, each with the values most likely to break it (mutations.SWEEP_*)."""
-    spec = filled(spec, _fill)
+    spec = filled(spec, IDS)
     sweep_operation(fuzzer, spec, AUTH)
