@@ -18,6 +18,7 @@ import httpx
 from emulators import providers
 from emulators.engine.contracts import ResponseCapture, check_exchange, contract_for
 from emulators.engine.emulator import Emulator
+from timing import per_call  # scripts/timing.py (this folder is on the path)
 
 CASES = [  # provider, method, path, headers, json body
     ("voiceclone", "GET", "/api/v1/credits", {"Authorization": "Bearer test-token"}, None),
@@ -27,16 +28,6 @@ CASES = [  # provider, method, path, headers, json body
      {"cloneDigitalHuman": 0, "supportTypeId": 100, "pageIndex": 1, "pageSize": 50}),
     ("kie", "GET", "/api/v1/chat/credit", {"Authorization": "Bearer test-token"}, None),
 ]
-
-
-def per_call(fn: Any, seconds: float) -> float:
-    """Microseconds per call of fn()."""
-    n, started = 0, time.perf_counter()
-    while time.perf_counter() - started < seconds:
-        for _ in range(50):
-            fn()
-        n += 50
-    return (time.perf_counter() - started) / n * 1e6
 
 
 async def answer(em: Emulator, method: str, path: str, headers: dict[str, str], body: Any) -> ResponseCapture:

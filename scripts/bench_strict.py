@@ -21,6 +21,7 @@ from emulators import providers
 from emulators.engine import strict
 from emulators.engine.contracts import contract_for
 from emulators.engine.emulator import Emulator
+from timing import per_call  # scripts/timing.py (this folder is on the path)
 
 BEARER = {"Authorization": "Bearer test-token"}
 CASES: list[tuple[str, str, str, dict[str, str], Any]] = [  # provider, method, path, headers, json body
@@ -38,16 +39,6 @@ CASES: list[tuple[str, str, str, dict[str, str], Any]] = [  # provider, method, 
     ("kai", "POST", "/api/v1/chat/completions", BEARER, {"model": "mistral-nemo-instruct-2407", "messages": [
         {"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hello " * 50}]}),
 ]
-
-
-def per_call(fn: Any, seconds: float) -> float:
-    """Microseconds per call of fn()."""
-    n, started = 0, time.perf_counter()
-    while time.perf_counter() - started < seconds:
-        for _ in range(50):
-            fn()
-        n += 50
-    return (time.perf_counter() - started) / n * 1e6
 
 
 async def stack(em: Emulator, method: str, path: str, headers: dict[str, str], body: Any,
