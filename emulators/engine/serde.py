@@ -218,6 +218,16 @@ def forget_shared_strings() -> None:
     _shorts.clear()
 
 
+def _lazy_dump(ftype: Any) -> Callable[[Any], Any]:
+    """A field of the class being compiled (a record that holds one of its own kind): its codec
+    exists only once the compilation is done, so it is looked up on use."""
+    return lambda value: codec(ftype).dump(value)
+
+
+def _lazy_load(ftype: Any) -> Callable[[Any], Any]:
+    return lambda value: codec(ftype).load(value)
+
+
 def _field_code(name: str, ftype: Any, i: int, env: dict[str, Any]) -> tuple[str, list[str]]:
     """(the dump expression of field `name`, the load statements that set kw[name] from v)."""
     optional = False

@@ -120,6 +120,20 @@ def test_serde_round_trips(value: Outer) -> None:
     assert from_json(Outer, to_json(value)) == value
 
 
+@dataclass
+class Node:  # a record holding one of its own kind
+    name: str
+    parent: Node | None = None
+
+
+def test_serde_round_trips_a_record_that_holds_its_own_kind() -> None:
+    chain = Node("c", Node("b", Node("a")))
+    assert to_json(chain) == {"name": "c", "parent": {"name": "b", "parent": {"name": "a", "parent": None}}}
+    assert from_json(Node, to_json(chain)) == chain
+    with pytest.raises(ValueError):
+        from_json(Node, {"name": "c", "parent": {"name": 1}})
+
+
 def test_serde_refuses_wrong_types() -> None:
     with pytest.raises(ValueError):
         from_json(Outer, {"name": 1, "inner": {"n": 1}, "by_id": {}})
