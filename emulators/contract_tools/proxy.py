@@ -18,7 +18,6 @@ from collections import Counter
 from typing import Any
 
 import httpx
-from starlette.datastructures import Headers
 from starlette.types import Message, Receive, Scope, Send
 
 from emulators.engine.contracts import MAX_CHECKED_BODY, ResponseCapture, check_exchange, contract_for
@@ -185,7 +184,7 @@ class DriftProxy:
         self._record(scope, response.status_code, started, problems)
 
     def _record(self, scope: Scope, status: int, started: float, problems: list[Problem]) -> None:
-        token = self.provider.token_of(Headers(scope=scope))
+        token = self.provider.token_of(scope)
         violations = [p.as_json() for p in problems] or None
         self.journal.add(scope["method"], scope["path"], status, query=scope.get("query_string", b""),
                          token=token, time=started, violations=violations)

@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, AsyncIterator, BinaryIO, Iterable
 
-from starlette.datastructures import Headers
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import FileResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -491,7 +490,7 @@ class Emulator:
             await self._lifespan(receive, send)
 
     def token_of(self, scope: Scope) -> str | None:
-        return self.provider.token_of(Headers(scope=scope))
+        return self.provider.token_of(scope)
 
     async def _gateway(self, scope: Scope, receive: Receive, send: Send) -> None:
         """One provider request as one unit of work: whatever the handler changed is rolled

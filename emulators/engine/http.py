@@ -170,6 +170,15 @@ def declared_length(scope: Scope) -> int:
     return 0
 
 
+def header(scope: Scope, name: bytes) -> str | None:
+    """The first `name` header (lower-case bytes) of the request, decoded as Starlette's Headers
+    would: a scan of the scope's list, without building a Headers object per request."""
+    for key, value in scope["headers"]:
+        if key == name:
+            return value.decode("latin-1")
+    return None
+
+
 def has_body(scope: Scope) -> bool:
     """Whether the request announces a body (a Content-Length above 0, or chunked)."""
     for key, value in scope["headers"]:
@@ -191,12 +200,23 @@ def _name(key: str) -> bytes:
 
 
 def add_headers(response: Response, headers: dict[str, str]) -> None:
-    """Sets headers, replacing same-named ones (cheaper than MutableHeaders, key by key)."""
-    added = [(_name(key), value.encode("latin-1")) for key, value in headers.items()]
-    names = {name for name, _ in added}
+    """Sets headers, replacing same-named ones (cheaper than MutableHeaders, key by key). On
+    every answer with a few names against a response's two or three: plain loops, no sets."""
+    names = _NAMES
+    added = []
+    for key, value in headers.items():
+        name = names.get(key)
+        if name is None:
+            name = _name(key)
+        added.append((name, value.encode("latin-1")))
     raw = response.raw_headers
-    if any(name in names for name, _ in raw):
-        raw[:] = [header for header in raw if header[0] not in names]
+    for name, _ in raw:
+        for new, _ in added:
+            if name == new:
+                taken = {new for new, _ in added}
+                raw[:] = [header for header in raw if header[0] not in taken]
+                raw.extend(added)
+                return
     raw.extend(added)
 
 
@@ -222,6 +242,16 @@ class JSON(Response):
             if media_type is not None:
                 self.media_type = media_type
             self.init_headers(headers)
+
+    @classmethod
+    def rendered(cls, body: bytes, status_code: int = 200) -> JSON:
+        """An answer whose JSON text is already made (a cached rendering), in the same one step."""
+        response = cls.__new__(cls)
+        response.status_code = status_code
+        response.background = None
+        response.body = body
+        response.raw_headers = [(b"content-length", str(len(body)).encode()), _JSON_TYPE]
+        return response
 
     def render(self, content: Any) -> bytes:
         try:

@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from starlette.datastructures import Headers
 from starlette.responses import Response
+from starlette.types import Scope
 
 from emulators.engine.errors import ProviderError
-from emulators.engine.http import JSON, Call, Endpoint
+from emulators.engine.http import JSON, Call, Endpoint, header
 from emulators.engine.jobs import Job, JobKind
 from emulators.engine.store import Table
 from emulators.engine.ratelimit import Decision, WindowRule, rate_limit_headers, retry_after_seconds
@@ -126,9 +126,9 @@ class Provider(ABC):
         return CONTRACTS_DIR / f"{self.id}.yaml"
 
     # -- request pipeline hooks (in the order the gateway calls them) ------------------------
-    def token_of(self, headers: Headers) -> str | None:
-        """The caller's token from the headers alone (faults and journal use it)."""
-        auth = headers.get("authorization")
+    def token_of(self, scope: Scope) -> str | None:
+        """The caller's token from the request's headers alone (faults and journal use it)."""
+        auth = header(scope, b"authorization")
         if auth and auth[:7].lower() == "bearer ":
             return auth[7:].strip() or None
         return None

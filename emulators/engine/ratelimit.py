@@ -48,12 +48,13 @@ class RateLimiter:
     def hit(self, subject: str, rule: WindowRule, now: float) -> Decision:
         """Counts one request against `rule` for `subject` unless it is over the limit."""
         key = f"{subject}|{rule.scope}"
-        start = math.floor(now / rule.seconds) * rule.seconds
+        start = (now // rule.seconds) * rule.seconds
         windows = self.windows
-        if key in windows:
-            state = windows.touch(key) if isinstance(windows, Table) else windows[key]
-        else:
+        state = windows.get(key)
+        if state is None:
             state = windows[key] = [start, 0.0, 0.0]
+        elif isinstance(windows, Table):
+            windows.touch(key)
         blocked_until = state[2]
         if now < blocked_until:
             if rule.extend_on_reject:
@@ -73,7 +74,7 @@ class RateLimiter:
     def peek(self, subject: str, rule: WindowRule, now: float) -> Decision:
         """The current standing without counting a request (for headers on uncounted calls)."""
         key = f"{subject}|{rule.scope}"
-        start = math.floor(now / rule.seconds) * rule.seconds
+        start = (now // rule.seconds) * rule.seconds
         state = self.windows.get(key)
         used = int(state[1]) if state is not None and state[0] == start else 0
         blocked_until = state[2] if state is not None else 0.0

@@ -2,6 +2,7 @@
 and the headers every response carries (x-request-id, X-RateLimit-*, X-Units-Remaining)."""
 from __future__ import annotations
 
+import functools
 import math
 from random import getrandbits
 from typing import Any
@@ -34,7 +35,7 @@ class KaiProvider(Provider):
     backend_cls = KaiBackend
 
     async def authenticate(self, call: Call) -> None:
-        token = self.token_of(call.request.headers)
+        token = self.token_of(call.request.scope)
         if token is None:
             raise error("invalid_api_key", "Missing API key. Send it as 'Authorization: Bearer <key>'.")
         backend: KaiBackend = call.emulator.backend
@@ -51,7 +52,7 @@ class KaiProvider(Provider):
         backend: KaiBackend = call.emulator.backend
         endpoint = call.endpoint
         assert endpoint is not None
-        rule = WindowRule("*", account.rate_limit_per_minute, WINDOW_SECONDS)
+        rule = _rule(account.rate_limit_per_minute)
         refused = self._refused_before_the_limit(call, account, endpoint.name)
         if refused is not None:
             # answers before the rate limit do not count against it; they show its standing
@@ -142,6 +143,12 @@ class KaiProvider(Provider):
 
     def internal_error(self, call: Call) -> ProviderError:
         return error("internal_error", "The server had an error while processing your request.")
+
+
+@functools.lru_cache(maxsize=64)
+def _rule(per_minute: int) -> WindowRule:
+    """An account's rate rule (one per distinct limit, not one per request)."""
+    return WindowRule("*", per_minute, WINDOW_SECONDS)
 
 
 def settings_flag(call: Call, name: str) -> bool:

@@ -56,7 +56,7 @@ def _fail_marker(call: Call, *values: Any) -> None:
 
 # -- GET /api/v1/models -----------------------------------------------------------------------------
 async def list_models(call: Call) -> Response:
-    return Response(_backend(call).model_list_json(call.account), media_type="application/json")
+    return JSON.rendered(_backend(call).model_list_json(call.account))
 
 
 # -- GET /api/v1/usage ------------------------------------------------------------------------------

@@ -42,7 +42,7 @@ class KieProvider(Provider):
         disabled = backend.switch("disabledFeatures")
         if "*" in disabled or name in disabled:
             raise error(505, upload=upload)
-        token = self.token_of(call.request.headers)
+        token = self.token_of(call.request.scope)
         account = backend.account(token) if token else None
         if account is None:
             raise error(401, upload=upload)

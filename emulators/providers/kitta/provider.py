@@ -24,7 +24,7 @@ class KittaProvider(Provider):
     backend_cls = KittaBackend
 
     async def authenticate(self, call: Call) -> None:
-        token = self.token_of(call.request.headers)
+        token = self.token_of(call.request.scope)
         if token is None and call.request.method == "POST":
             token = await _body_token(call)
         if token is None:

@@ -5,9 +5,10 @@ Every API answer is HTTP 200 with {"code", "message", "data", "requestId"}, erro
 from __future__ import annotations
 
 from starlette.responses import Response
+from starlette.types import Scope
 
 from emulators.engine.errors import ProviderError
-from emulators.engine.http import Call, add_headers
+from emulators.engine.http import Call, add_headers, header
 from emulators.engine.provider import Provider
 from emulators.engine.ratelimit import WindowRule
 from emulators.providers.kreado.exceptions import _shape, error
@@ -25,12 +26,12 @@ class KreadoProvider(Provider):
     job_kinds = JOB_KINDS
     backend_cls = KreadoBackend
 
-    def token_of(self, headers):  # type: ignore[no-untyped-def]
-        token = headers.get("apitoken")
+    def token_of(self, scope: Scope) -> str | None:
+        token = header(scope, b"apitoken")
         return token.strip() or None if token else None
 
     async def authenticate(self, call: Call) -> None:
-        token = self.token_of(call.request.headers)
+        token = self.token_of(call.request.scope)
         account = call.emulator.backend.account(token) if token else None
         if account is None:
             raise error("405")

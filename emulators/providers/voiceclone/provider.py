@@ -26,7 +26,7 @@ class VoiceCloneProvider(Provider):
     backend_cls = VoiceCloneBackend
 
     async def authenticate(self, call: Call) -> None:
-        token = self.token_of(call.request.headers)
+        token = self.token_of(call.request.scope)
         if token is None:
             raise error("UNAUTHORIZED")
         account = call.emulator.backend.account(token, call.now)
