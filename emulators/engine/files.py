@@ -22,6 +22,7 @@ from typing import Any, BinaryIO, Callable, Iterable, Iterator
 import orjson
 
 from emulators.engine import sharing
+from emulators.engine.ids import hex_id
 from emulators.media.sniff import MIME_TYPES
 
 
@@ -208,7 +209,7 @@ def is_digest(text: object) -> bool:
 
 
 def new_file_id(ext: str) -> str:
-    return f"f_{secrets.token_hex(10)}.{ext}"
+    return f"f_{hex_id(10)}.{ext}"
 
 
 def content_type_for(ext: str) -> str:

@@ -171,3 +171,20 @@ def test_progress_of_a_job_pinned_to_a_phase() -> None:
     assert job.progress_at(100.0) == pytest.approx(0.25)  # phase 2 starts a quarter of the way in
     job.forced_state = 3
     assert job.progress_at(100.0) == 1.0
+
+
+def test_ids_do_not_repeat_when_the_global_random_is_seeded_again() -> None:
+    """Hypothesis seeds `random` per example: the emulators' ids must not follow it."""
+    import random
+    import uuid
+
+    from emulators.engine.ids import hex_id, uuid4
+
+    random.seed(0)
+    first = [hex_id(16), uuid4()]
+    random.seed(0)
+    second = [hex_id(16), uuid4()]
+    assert first[0] != second[0] and first[1] != second[1]
+    assert len(first[0]) == 32 and int(first[0], 16) >= 0
+    parsed = uuid.UUID(first[1])
+    assert str(parsed) == first[1] and parsed.version == 4 and parsed.variant == uuid.RFC_4122

@@ -9,7 +9,6 @@ rate limit, concurrency, cap); it is "ok" when it answered 2xx, else an error.
 from __future__ import annotations
 
 import json
-import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -21,6 +20,7 @@ from emulators.engine import values
 from emulators.engine import fixtures as fixture_file
 from emulators.engine.store import StateRoot
 from emulators.engine.provider import Backend
+from emulators.engine.ids import hex_id
 
 UNKNOWN_WAIT = 1.0  # s: the guessed rest of an in-flight POST whose processing has not started
 MIN_WAIT = 0.05  # s: never invite an immediate retry
@@ -405,4 +405,4 @@ class KaiBackend(Backend):
 
 
 def new_id(prefix: str) -> str:
-    return f"{prefix}{secrets.token_hex(12)}"
+    return f"{prefix}{hex_id(12)}"

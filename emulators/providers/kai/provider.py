@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import math
-from random import getrandbits
 from typing import Any
 
 from starlette.responses import Response
@@ -13,6 +12,7 @@ from emulators.engine.errors import ProviderError
 from emulators.engine.http import Call, add_headers
 from emulators.engine.provider import Provider
 from emulators.engine.ratelimit import WindowRule, rate_limit_headers
+from emulators.engine.ids import hex_id
 from emulators.providers.kai.exceptions import error
 from emulators.providers.kai.models import KaiBackend
 from emulators.providers.kai.responses import SCOPE_ENDS_AT
@@ -118,7 +118,7 @@ class KaiProvider(Provider):
                 backend.end(call.account, call.emulator.clock.now(), 200 <= response.status_code < 300,
                             tokens_in, tokens_out)
             headers.update(self._units_headers(call))
-        headers["x-request-id"] = f"req_{getrandbits(96):024x}"  # an id, not a secret: no system call
+        headers["x-request-id"] = f"req_{hex_id(12)}"
         add_headers(response, headers)
 
     @staticmethod

@@ -27,6 +27,7 @@ from emulators.engine.outbound import OutboundPolicy
 from emulators.engine import fixtures as fixture_file
 from emulators.engine.store import StateRoot
 from emulators.engine.provider import Backend
+from emulators.engine.ids import hex_id
 from emulators.media.probe import probe
 from emulators.media.sniff import HEAD_SIZE, sniff
 from emulators.providers.kie import profiles
@@ -389,11 +390,11 @@ class KieBackend(Backend):
     def plan(self, model_id: str, raw_input: Any, now: float) -> TaskPlan:
         """The validated task (Invalid otherwise); reads files, changes nothing."""
         return self.catalog.validate(model_id, raw_input, lambda url: self.inspect(url, now),
-                                     seed=secrets.token_hex(8))
+                                     seed=hex_id(8))
 
     def create_task(self, account: Account, plan: TaskPlan, body: dict[str, Any], callback: str | None,
                     base_url: str, now: float) -> Task:
-        task_id = secrets.token_hex(16)
+        task_id = hex_id(16)
         fail_msg = _fail_reason(body.get("input"), plan)
         emulator = self.emulator
         with emulator.lock:

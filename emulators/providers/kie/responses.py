@@ -6,7 +6,6 @@ import base64
 import binascii
 import mimetypes
 import re
-import secrets
 from typing import Any
 from urllib.parse import unquote
 
@@ -17,6 +16,7 @@ from emulators.engine.clock import iso
 from emulators.engine.http import JSON, BodyTooLarge, Call
 from emulators.engine.ledger import InsufficientFunds
 from emulators.engine.outbound import FetchFailed, Refused, TooLarge
+from emulators.engine.ids import hex_id
 from emulators.media.sniff import MIME_TYPES, sniff
 from emulators.providers.kie import profiles
 from emulators.providers.kie.catalog import Invalid, http_url
@@ -123,7 +123,7 @@ def _upload_path(value: Any) -> str:
 
 def _file_name(value: Any, ext: str | None) -> str:
     if value is None or value == "":
-        return f"{secrets.token_hex(8)}.{ext or 'bin'}"
+        return f"{hex_id(8)}.{ext or 'bin'}"
     if not isinstance(value, str) or not NAME_RE.match(value.strip()) or value.strip() in (".", ".."):
         raise error(400, "fileName must be a file name (no '/', at most 255 characters)", upload=True)
     return value.strip()

@@ -6,10 +6,10 @@ one table below, so a code has the same HTTP status everywhere.
 """
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from emulators.engine.errors import ErrorTable
+from emulators.engine.ids import hex_id
 
 TABLE: dict[str, tuple[int, str]] = {
     "INVALID_PARAMETERS": (400, "Invalid request parameters"),
@@ -35,7 +35,7 @@ def _v1_shape(code: str, message: str, extra: dict[str, Any]) -> dict[str, Any]:
 
 
 def _v2_shape(code: str, message: str, extra: dict[str, Any]) -> dict[str, Any]:
-    return {"code": code, "message": message, "requestId": extra.get("requestId") or uuid.uuid4().hex}
+    return {"code": code, "message": message, "requestId": extra.get("requestId") or hex_id(16)}
 
 
 error = ErrorTable(TABLE, _v1_shape)

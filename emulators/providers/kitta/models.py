@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import math
 import secrets
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from emulators.engine import fixtures as fixture_file
 from emulators.engine.store import StateRoot
 from emulators.engine.provider import Backend, PriceSettings
 from emulators.engine.render import speech_of, speech_text
+from emulators.engine.ids import hex_id, uuid4
 from emulators.media.audio import speech_duration
 
 LIP_SYNC_JOB = JobKind("lipsync", phases=("pending", "processing"), success="completed", failure="failed")
@@ -86,7 +86,7 @@ class KittaState(StateRoot):
 
 
 def new_model_id() -> str:
-    return secrets.token_hex(16)
+    return hex_id(16)
 
 
 class KittaBackend(Backend):
@@ -237,7 +237,7 @@ class KittaBackend(Backend):
         seconds = self.audio_seconds(audio_url) or float(limits["lip_sync_default_seconds"])
         seconds = max(1.0, min(float(limits["lip_sync_max_seconds"]), seconds))
         price = sharing.number(self.lip_sync_price(seconds))
-        task_id = str(uuid.uuid4())
+        task_id = uuid4()
         fail = carries_fail_marker(video_url, audio_url)
         with self.emulator.lock:
             try:
