@@ -429,6 +429,12 @@ class Emulator:
         assert recipe is not None
         return render(recipe)
 
+    def file(self, file_id: str) -> FileRecord | None:
+        """The file served at `file_id`: a stored record, or one the provider derives from its
+        own records (Backend.derived_file)."""
+        record = self.state.files.get(file_id)
+        return record if record is not None else self.backend.derived_file(file_id)
+
     @staticmethod
     def file_url(base_url: str, record: FileRecord) -> str:
         return f"{base_url}{FILES_PREFIX}{record.id}"
@@ -438,7 +444,7 @@ class Emulator:
         if FILES_PREFIX not in url:
             return None
         file_id = url.split(FILES_PREFIX, 1)[1].split("?", 1)[0]
-        return self.state.files.get(file_id)
+        return self.file(file_id)
 
     # -- ASGI ----------------------------------------------------------------------------------
     def _build_stack(self) -> ASGIApp:
@@ -604,7 +610,7 @@ async def _request_timeout(send: Send) -> None:
 async def _serve_file(call: Call) -> Response:
     """GET /files/{id}: the emulator playing the provider's CDN."""
     emulator = call.emulator
-    record = emulator.state.files.get(call.params["file_id"])
+    record = emulator.file(call.params["file_id"])
     if record is None or (record.expires_at is not None and call.now >= record.expires_at):
         raise emulator.provider.not_found(call)
     if record.sha256 is not None:

@@ -15,6 +15,7 @@ from starlette.responses import Response
 from starlette.types import Scope
 
 from emulators.engine.errors import ProviderError
+from emulators.engine.files import FileRecord
 from emulators.engine.http import JSON, Call, Endpoint, header
 from emulators.engine.jobs import Job, JobKind
 from emulators.engine.store import Table
@@ -54,6 +55,12 @@ class Backend(ABC):
     @abstractmethod
     def seed(cls, emulator: Emulator, fixtures: Path) -> Backend:
         ...
+
+    def derived_file(self, file_id: str) -> FileRecord | None:
+        """A file made from the provider's own records rather than stored (a job's results,
+        whose recipe its task holds): built on each lookup, never in `state.files`, so a job
+        costs no file records. None when `file_id` names no such file."""
+        return None
 
     def on_bound(self) -> None:
         """Called once the state's tables are bound to the store (after a seed, a restore or a

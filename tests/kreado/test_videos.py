@@ -166,3 +166,35 @@ def test_real_files_the_emulator_serves_are_probed(api: Api) -> None:
     not_audio = api.stage(make_video(6, 640, 360), "mp4")
     assert api.lip_task(video=good, audio=not_audio)["code"] == "10008"
     assert api.lip_task(video=DOC_VIDEO, audio=DOC_AUDIO)["code"] == "200"
+
+
+def test_a_video_tasks_files_are_derived_from_it_and_outlive_a_restore(api: Api, kr) -> None:
+    """Its audio, video and thumbnail are made from the task, not stored as file records (a
+    task costs no records of its own files), and they come back with the task after a restore;
+    a task saved with stored file ids (before derived files) still serves those."""
+    stored = len(kr.emulator.state.files)
+    job = api.system_task()["data"]["jobId"]
+    assert len(kr.emulator.state.files) == stored
+    kr.control.advance(60)
+    detail = api.ok("/video/v3/detail", {"taskId": result(api, job)["videoTask"]["taskId"]})
+    urls = [detail["videoUrl"], detail["videoThumbnailUrl"], detail["audioUrl"]]
+    before = [api.http.get(url).content for url in urls]
+    assert [probe(data).format for data in before] == ["mp4", "png", "mp3"]
+    snapshot = kr.control.state()
+    kr.control.reset()
+    assert api.http.get(urls[0]).status_code == 404  # its task is gone, and so are its files
+    kr.control.restore(snapshot)
+    assert [api.http.get(url).content for url in urls] == before
+
+    task = snapshot["backend"]["videos"][str(job)]
+    old_id = "f_oldstyle.mp4"
+    snapshot["engine"]["files"][old_id] = {"id": old_id, "content_type": "video/mp4", "created_at": 0,
+                                           "owner": "test-token", "recipe_json": '{"kind":"video","duration":1,'
+                                           '"width":64,"height":64,"format":"mp4","with_audio":false,"seed":"x"}'}
+    task["videoFile"] = old_id
+    kr.control.restore(snapshot)
+    detail = api.ok("/video/v3/detail", {"taskId": task["taskId"]})
+    assert detail["videoUrl"].endswith("/files/" + old_id)
+    old = probe(api.http.get(detail["videoUrl"]).content)
+    assert old.format == "mp4" and old.width == 64 and not old.has_audio
+    assert api.http.get(urls[0]).status_code == 404  # the derived name of a task holding its own ids

@@ -17,6 +17,7 @@ from typing import Any, Iterator
 
 from emulators.engine import sharing, values
 from emulators.engine.clock import time_in_range
+from emulators.engine.files import FileRecord, content_type_for
 from emulators.engine.jobs import Job, JobKind, carries_fail_marker
 from emulators.engine.ledger import InsufficientFunds, Wallet
 from emulators.engine import fixtures as fixture_file
@@ -162,12 +163,30 @@ class VideoTask:
     kind: str  # "lip" | "system"
     supportTypeId: int
     digitalHumanId: int | None
-    audioFile: str  # file id of the task's audio (served)
+    # File ids of the task's audio (the caller's own, or made for it), video and thumbnail. ""
+    # for the files made for it: those are derived from the task (KreadoBackend.derived_file),
+    # not stored; tasks saved before that hold the ids of stored records.
+    audioFile: str
     audioSeconds: float
     videoFile: str
     thumbFile: str
     createdAt: float
     charge: dict[str, int] = field(default_factory=dict)
+    width: int = 0  # of the video and thumbnail (fitted to render_max_side when submitted)
+    height: int = 0
+
+    def audio_id(self) -> str:
+        return self.audioFile or self.jobId + _AUDIO
+
+    def video_id(self) -> str:
+        return self.videoFile or self.jobId + _VIDEO
+
+    def thumb_id(self) -> str:
+        return self.thumbFile or self.jobId + _THUMB
+
+
+# The names of a video task's derived files: its job id and one of these.
+_AUDIO, _VIDEO, _THUMB = "-a.mp3", "-v.mp4", "-t.png"
 
 
 @dataclass(slots=True)
@@ -585,29 +604,40 @@ class KreadoBackend(Backend):
         job_id = self.new_id(now)
         cents = math.ceil(seconds) * st.settings.prices["video_cents_per_second"]
         charge = self._charge(account, cents, job_id)
-        gen = self.emulator.add_generated
-        if audio_file is None:
-            audio_file = gen({"kind": "speech", "filler_seconds": seconds, "format": "mp3", "voice": job_id},
-                             "mp3", owner=account.token).id
         w, h = fit(width, height, st.settings.render_max_side)
-        video = gen({"kind": "video", "duration": round(seconds, 3), "width": w, "height": h, "format": "mp4",
-                     "with_audio": True, "seed": job_id,
-                     **speech_of(self.emulator.state.files.get(audio_file))}, "mp4", owner=account.token)
-        thumb = gen({"kind": "image", "width": w, "height": h, "format": "png", "seed": job_id}, "png",
-                    owner=account.token)
         t = st.settings.timings
         job = self._new_job(VIDEO_JOB, job_id, account.token,
                             [float(t["video_waiting"]), float(t["video_base"]) + float(t["video_per_second"]) * seconds],
                             inputs)
         task = VideoTask(jobId=job.id, taskId=st.nextTaskId, owner=account.token,
                          taskName=sharing.text(task_name),  # a fleet names its tasks alike: shared
-                         kind=kind, supportTypeId=support_type, digitalHumanId=avatar_id, audioFile=audio_file,
-                         audioSeconds=seconds, videoFile=video.id, thumbFile=thumb.id, createdAt=now,
-                         charge=charge)
+                         kind=kind, supportTypeId=support_type, digitalHumanId=avatar_id,
+                         audioFile=audio_file or "", audioSeconds=seconds, videoFile="", thumbFile="",
+                         createdAt=now, charge=charge, width=w, height=h)
         st.nextTaskId += 1
         st.videos[job.id] = task
         self._queue(account.token, "video", job.id)
         return task
+
+    def derived_file(self, file_id: str) -> FileRecord | None:
+        """A video task's audio (when made for it), video and thumbnail, from the task."""
+        job_id, dash, rest = file_id.partition("-")
+        task = self.state.videos.get(job_id) if dash else None
+        if task is None:
+            return None
+        suffix = "-" + rest
+        if suffix == _VIDEO and not task.videoFile:
+            recipe = {"kind": "video", "duration": round(task.audioSeconds, 3), "width": task.width,
+                      "height": task.height, "format": "mp4", "with_audio": True, "seed": job_id,
+                      **speech_of(self.emulator.file(task.audio_id()))}
+        elif suffix == _THUMB and not task.thumbFile:
+            recipe = {"kind": "image", "width": task.width, "height": task.height, "format": "png", "seed": job_id}
+        elif suffix == _AUDIO and not task.audioFile:
+            recipe = {"kind": "speech", "filler_seconds": task.audioSeconds, "format": "mp3", "voice": job_id}
+        else:
+            return None
+        return FileRecord.generated(file_id, content_type_for(rest.rpartition(".")[2]), task.createdAt, task.owner,
+                                    recipe, None, pack=False)
 
     def video_by_job(self, token: str, job_id: str) -> VideoTask:
         task = self.state.videos.get(job_id)

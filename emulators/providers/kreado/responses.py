@@ -68,7 +68,7 @@ def _fail(code: str = "10002") -> Exception:
 def _url(call: Call, file_id: str | None) -> str | None:
     if file_id is None:
         return None
-    record = call.emulator.state.files.get(file_id)
+    record = call.emulator.file(file_id)
     return call.emulator.file_url(call.base_url, record) if record else None
 
 
@@ -412,7 +412,7 @@ async def get_lip_video_result(call: Call) -> Response:
     task = backend.video_by_job(call.token or "", job_id(data))
     status = backend.status(task.jobId, call.now)
     return ok({"status": status, "videoTask": {
-        "taskId": task.taskId, "videoUrl": _url(call, task.videoFile) if status == SUCCESS else None}})
+        "taskId": task.taskId, "videoUrl": _url(call, task.video_id()) if status == SUCCESS else None}})
 
 
 def video_json(call: Call, task: VideoTask) -> dict[str, Any]:
@@ -422,9 +422,9 @@ def video_json(call: Call, task: VideoTask) -> dict[str, Any]:
     finished = backend.finished_at(task.jobId, call.now)
     return {
         "taskName": task.taskName, "taskId": task.taskId, "status": status, "supportTypeId": task.supportTypeId,
-        "videoUrl": _url(call, task.videoFile) if done else None,
-        "videoThumbnailUrl": _url(call, task.thumbFile) if done else None,
-        "audioUrl": _url(call, task.audioFile), "audioDuration": hms(task.audioSeconds),
+        "videoUrl": _url(call, task.video_id()) if done else None,
+        "videoThumbnailUrl": _url(call, task.thumb_id()) if done else None,
+        "audioUrl": _url(call, task.audio_id()), "audioDuration": hms(task.audioSeconds),
         "createTime": fmt_time(task.createdAt),
         "successTime": fmt_time(finished) if done and finished is not None else None,
     }
