@@ -284,3 +284,44 @@ def test_url_upload_refuses_another_accounts_file(api: Api) -> None:
     # the owner may copy it
     r = Api(api.em, "low-token").post("/api/file-url-upload", json={"fileUrl": upload, "uploadPath": "copy"})
     assert r.status_code == 200 and api.download(r.json()["data"]["downloadUrl"]).content == b"their secret"
+
+
+def test_results_are_derived_from_their_task(api: Api) -> None:
+    """A task stores no file record for its result: the file is made from the task, served only
+    once it has succeeded, for 24 h from its end, and comes back with the task after a restore;
+    a task saved with stored results (before derived ones) still serves those."""
+    em = api.em.emulator
+    stored = len(em.state.files)
+    task_id = api.create_ok("nano-banana-2", prompt="derived")
+    assert len(em.state.files) == stored
+    (derived_id,) = em.backend.result_ids(em.backend.state.tasks[task_id])
+    assert api.download(f"{api.em.base_url}/files/{derived_id}").status_code == 404  # not done yet
+    api.em.control.advance(sum(IMAGE_TIMINGS))
+    (url,) = api.result_urls(task_id)
+    assert url.endswith("/files/" + derived_id) and len(em.state.files) == stored
+    image = api.download(url)
+    assert image.status_code == 200 and sniff(image.content) == "png"
+    snapshot = api.em.control.state()
+    api.em.control.reset()
+    assert api.download(url).status_code == 404
+    api.em.control.restore(snapshot)
+    assert api.download(url).content == image.content
+    api.em.control.advance(DAY - 60)
+    assert api.download(url).status_code == 200
+    api.em.control.advance(61)
+    assert api.download(url).status_code == 404
+
+    failing = api.create_ok("nano-banana-2", prompt="EMULATOR_FAIL please")
+    api.em.control.advance(sum(IMAGE_TIMINGS))
+    assert api.record(failing)["resultJson"] is None and not em.backend.result_ids(em.backend.state.tasks[failing])
+
+    saved = api.em.control.state()
+    task = saved["backend"]["tasks"][task_id]
+    old_id = "f_oldstyle.png"
+    saved["engine"]["files"][old_id] = {"id": old_id, "content_type": "image/png", "created_at": 0,
+                                        "owner": "test-token", "recipe_json": '{"kind":"image","width":8,'
+                                        '"height":8,"format":"png","seed":"x"}'}
+    task["files"], task["result"] = [old_id], None
+    api.em.control.restore(saved)
+    assert api.result_urls(task_id) == [f"{api.em.base_url}/files/{old_id}"]
+    assert sniff(api.download(api.result_urls(task_id)[0]).content) == "png"

@@ -74,7 +74,7 @@ class KieMachine(EmulatorMachine):
         return self.expected_pools(token)["centicredits"]
 
     def live(self, file_id: str) -> bool:
-        record = self.em.state.files.get(file_id)
+        record = self.em.file(file_id)
         return record is not None and (record.expires_at is None or self.h.now() < record.expires_at)
 
     # -- rules ---------------------------------------------------------------------------------------
@@ -132,7 +132,8 @@ class KieMachine(EmulatorMachine):
     def files_handed_out(self) -> list[list[str]]:
         """[url, owner, file id] of every upload and every task result handed out."""
         results = [[f"{self.h.running.base_url}/files/{file_id}", task.owner, file_id]
-                   for task_id, task in sorted(self.em.backend.state.tasks.items()) for file_id in task.files
+                   for task_id, task in sorted(self.em.backend.state.tasks.items())
+                   for file_id in self.em.backend.result_ids(task)
                    if self.em.state.jobs[task_id].state_at(self.h.now()) == "success"]
         return [*self.m.extra["uploads"], *results]
 
@@ -145,7 +146,7 @@ class KieMachine(EmulatorMachine):
         if owner == token and self.live(file_id):
             assert r.status_code == 200, r.text
             link = r.json()["data"]
-            assert self.em.state.files[link.rsplit("/", 1)[-1]].owner == token
+            assert self.em.file(link.rsplit("/", 1)[-1]).owner == token
             return
         assert r.status_code == 422 and r.json()["code"] == 422, r.text
         if owner == token and file_id in self.em.backend.state.issued:  # expired, not forgotten yet

@@ -8,6 +8,7 @@ generating -> success | fail on the emulated clock; their result files are engin
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import heapq
 import json
@@ -18,9 +19,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+import orjson
 
 from emulators.engine import sharing, values
-from emulators.engine.files import FileRecord
+from emulators.engine.files import FileRecord, content_type_for
 from emulators.engine.jobs import FAIL_MARKER, Job, JobKind, carries_fail_marker
 from emulators.engine.ledger import Wallet
 from emulators.engine.outbound import OutboundPolicy
@@ -115,9 +117,13 @@ class Task:
     charge: dict[str, int] = field(default_factory=dict)  # what a failure refunds
     # Tuples, not lists: most tasks have one result and no callback, and () is one shared
     # object (a list costs 56 bytes even empty). Replaced, never changed in place.
-    files: tuple[str, ...] = ()  # result file ids (kept after they expire)
+    files: tuple[str, ...] = ()  # ids of stored result files (tasks saved before derived results)
     callbacks: tuple[dict[str, Any], ...] = ()  # delivery attempts
     failMsg: str | None = None  # why it will fail (None: it succeeds)
+    # The recipe of its result as JSON text without the seed (the task id is the seed): the
+    # result is derived from the task (KieBackend.derived_file), served while the task has
+    # succeeded and its retention lasts. Shared by the tasks of equal requests. None: no result.
+    result: str | None = None
 
 
 @dataclass(slots=True)
@@ -158,6 +164,22 @@ def _cents(credits: Any) -> int:
     if cents < 0:
         raise ValueError("credits must be >= 0")
     return int(cents)
+
+
+RESULT_SUFFIX = "-r."  # a derived result's file id: the task id, this, the format ("png", "mp4", ...)
+
+
+def result_text(recipe: dict[str, Any]) -> str:
+    """A result recipe as the text a task keeps (one object for the tasks of equal requests)."""
+    text = sharing.text(orjson.dumps(recipe).decode())
+    assert text is not None
+    return text
+
+
+@functools.lru_cache(maxsize=256)
+def _result_format(text: str) -> str:
+    """The format (and file extension) of a result recipe's text: few distinct texts."""
+    return str(orjson.loads(text)["format"])
 
 
 def file_id_of(url: str) -> str | None:
@@ -322,7 +344,7 @@ class KieBackend(Backend):
 
     # -- files the emulator serves -------------------------------------------------------------------------
     def _live_record(self, file_id: str | None, now: float) -> FileRecord | None:
-        record = self.emulator.state.files.get(file_id) if file_id else None
+        record = self.emulator.file(file_id) if file_id else None
         if record is None or (record.expires_at is not None and now >= record.expires_at):
             return None
         return record
@@ -332,7 +354,7 @@ class KieBackend(Backend):
         file_id = file_id_of(url)
         record = self._live_record(file_id, now)
         if record is None:
-            return Gone(url) if file_id in self.state.issued else None
+            return Gone(url) if self._issued(file_id) is not None else None
         recipe = record.recipe
         if recipe is not None:
             kind = recipe.get("kind")
@@ -365,6 +387,54 @@ class KieBackend(Backend):
         """How long an expired upload or link is still told apart from a foreign URL."""
         return float(self.state.settings["retention"]["remember_expired_seconds"])
 
+    def _issued(self, file_id: str | None) -> Issued | None:
+        """To whom a file URL was handed out: a stored entry, or a derived result's task."""
+        if not file_id:
+            return None
+        issued = self.state.issued.get(file_id)
+        if issued is None:
+            task = self._result_task(file_id)
+            if task is not None:
+                expires = self._result_expiry(task, self.emulator.clock.now())
+                if expires is not None:
+                    issued = Issued(owner=task.owner, kind="result", expiresAt=expires)
+        return issued
+
+    # -- derived results ------------------------------------------------------------------------------
+    def result_ids(self, task: Task) -> tuple[str, ...]:
+        """The ids of a task's result files (kept in its record after they expire)."""
+        if task.result is None:
+            return task.files
+        return (*task.files, f"{task.id}{RESULT_SUFFIX}{_result_format(task.result)}")
+
+    def _result_task(self, file_id: str) -> Task | None:
+        """The task whose derived result `file_id` names."""
+        task_id, mark, ext = file_id.partition(RESULT_SUFFIX)
+        task = self.state.tasks.get(task_id) if mark else None
+        if task is None or task.result is None or ext != _result_format(task.result):
+            return None
+        return task
+
+    def _result_expiry(self, task: Task, now: float) -> float | None:
+        """When a succeeded task's result stops being served; None while it has not succeeded."""
+        job = self.emulator.job(task.id)
+        if job is None or job.state_at(now) != "success":
+            return None
+        return job.finishes_at + float(self.state.settings["retention"]["result_seconds"])
+
+    def derived_file(self, file_id: str) -> FileRecord | None:
+        task = self._result_task(file_id)
+        if task is None:
+            return None
+        assert task.result is not None
+        expires = self._result_expiry(task, self.emulator.clock.now())
+        if expires is None:
+            return None
+        recipe = orjson.loads(task.result)
+        recipe["seed"] = f"{recipe.get('seed', '')}{task.id}"
+        return FileRecord.generated(file_id, content_type_for(recipe["format"]), task.createdAt, task.owner,
+                                    recipe, expires, pack=False)
+
     def _issue(self, record: FileRecord, owner: str, kind: str) -> None:
         self.state.issued[record.id] = Issued(owner=owner, kind=kind, expiresAt=record.expires_at)
         if kind != "result" and record.expires_at is not None:
@@ -376,7 +446,7 @@ class KieBackend(Backend):
         file_id = file_id_of(url)
         record = self._live_record(file_id, now)
         if record is None:
-            issued = self.state.issued.get(file_id or "")
+            issued = self._issued(file_id)
             if issued is not None and issued.owner == account.token:
                 raise Invalid(EXPIRED)
             if issued is not None:
@@ -389,8 +459,7 @@ class KieBackend(Backend):
     # -- tasks --------------------------------------------------------------------------------------------
     def plan(self, model_id: str, raw_input: Any, now: float) -> TaskPlan:
         """The validated task (Invalid otherwise); reads files, changes nothing."""
-        return self.catalog.validate(model_id, raw_input, lambda url: self.inspect(url, now),
-                                     seed=hex_id(8))
+        return self.catalog.validate(model_id, raw_input, lambda url: self.inspect(url, now), seed="")
 
     def create_task(self, account: Account, plan: TaskPlan, body: dict[str, Any], callback: str | None,
                     base_url: str, now: float) -> Task:
@@ -406,9 +475,7 @@ class KieBackend(Backend):
                         callBackUrl=sharing.text(callback), baseUrl=sharing.text(base_url), createdAt=now,
                         cost=cost, charge=parts, failMsg=fail_msg)
             if fail_msg is None:
-                recipe = {**plan.recipe, "seed": f"{plan.recipe.get('seed', '')}{task_id}"}
-                record = emulator.add_generated(recipe, plan.extension, owner=account.token, expires_at=None)
-                task.files = (record.id,)
+                task.result = result_text(plan.recipe)
             emulator.create_job(TASK_JOB, task_id, account.token, self.catalog.timings(plan.kind),
                                 fail_msg is not None)
             self.state.tasks[task_id] = task
@@ -441,7 +508,7 @@ class KieBackend(Backend):
         done = state in ("success", "fail")
         result = None
         if state == "success":  # the URLs stay in the record after the files expire
-            urls = [f"{base_url}{FILES_SEGMENT}{file_id}" for file_id in task.files]
+            urls = [f"{base_url}{FILES_SEGMENT}{file_id}" for file_id in self.result_ids(task)]
             result = json.dumps({"resultUrls": urls}, separators=(",", ":"))
         failed = state == "fail"
         # Times in ms from one rounding of the creation time, so that
@@ -467,23 +534,23 @@ class KieBackend(Backend):
         parts = self.emulator.recharge(account.token, account.wallet, job.id)
         task = self.state.tasks.touch(job.id)
         task.charge = parts
-        if not task.files:
+        if not task.files and task.result is None:
             try:
                 plan = self.plan(task.model, json.loads(task.param).get("input"), now)
             except (Invalid, ValueError, AttributeError):
                 return  # its inputs are gone: a success without results
-            recipe = {**plan.recipe, "seed": f"{plan.recipe.get('seed', '')}{task.id}"}
-            record = self.emulator.add_generated(recipe, plan.extension, owner=task.owner, expires_at=None)
-            task.files = (*task.files, record.id)
+            task.result = result_text(plan.recipe)
 
     def on_job_finished(self, job: Job, now: float) -> None:
         """Refund a failed task, start the 24 h life of its results, send its callback."""
         task = self.state.tasks.get(job.id)
         if task is None:
             return
-        self.state.tasks.touch(job.id)
         files = self.emulator.state.files
-        if job.state_at(now) == "fail":
+        failed = job.state_at(now) == "fail"
+        if failed or task.callBackUrl:  # what changes the task (a success alone leaves it as it is)
+            self.state.tasks.touch(job.id)
+        if failed:
             account = self.state.accounts.get(task.owner)
             if account is not None and task.charge:
                 self.emulator.refund(account.token, account.wallet, task.charge, task.id)
@@ -491,7 +558,8 @@ class KieBackend(Backend):
             for file_id in task.files:
                 files.pop(file_id, None)
             task.files = ()
-        else:
+            task.result = None
+        elif task.files:  # stored results (a task saved before derived ones): their 24 h start now
             # one time object for the results of every task this tick settles
             expires = sharing.number(now + float(self.state.settings["retention"]["result_seconds"]))
             for file_id in task.files:
