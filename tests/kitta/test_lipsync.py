@@ -145,3 +145,36 @@ def test_state_snapshot_restores_tasks(kitta, api: Api) -> None:
     kitta.control.restore(snapshot)
     assert api.task(task_id)["id"] == task_id
     assert json.dumps(kitta.control.state()["backend"]) == json.dumps(snapshot["backend"])
+
+
+def test_the_result_is_derived_from_its_task(kitta, api: Api) -> None:
+    """No file record per task: the result video is made from the task once it has completed
+    (before that, and for a failed task, its URL is not found), it comes back with the task
+    after a restore, and a task saved with a stored result (before derived ones) serves that."""
+    em = kitta.emulator
+    stored = len(em.state.files)
+    task_id = api.lip_sync().json()["data"]["id"]
+    failing = api.lip_sync(video_url=FAIL_VIDEO).json()["data"]["id"]
+    assert len(em.state.files) == stored
+    url = f"{kitta.base_url}/files/{em.backend.state.tasks[task_id].result_id()}"
+    assert api.http.get(url).status_code == 404  # not completed yet
+    kitta.control.advance(60)
+    assert api.task(task_id)["result_url"] == url and api.task(failing)["status"] == "failed"
+    video = api.http.get(url)
+    assert video.status_code == 200 and probe(video.content).has_video
+    assert api.http.get(f"{kitta.base_url}/files/{em.backend.state.tasks[failing].result_id()}").status_code == 404
+    snapshot = kitta.control.state()
+    kitta.control.reset()
+    assert api.http.get(url).status_code == 404
+    kitta.control.restore(snapshot)
+    assert api.http.get(url).content == video.content
+
+    old_id = "f_oldstyle.mp4"
+    snapshot["engine"]["files"][old_id] = {"id": old_id, "content_type": "video/mp4", "created_at": 0,
+                                           "owner": "test-token", "recipe_json": '{"kind":"video","duration":1,'
+                                           '"width":64,"height":64,"format":"mp4","with_audio":false,"seed":"x"}'}
+    snapshot["backend"]["tasks"][task_id]["result_file"] = old_id
+    kitta.control.restore(snapshot)
+    assert api.task(task_id)["result_url"] == f"{kitta.base_url}/files/{old_id}"
+    assert probe(api.http.get(f"{kitta.base_url}/files/{old_id}").content).width == 64
+    assert api.http.get(url).status_code == 404

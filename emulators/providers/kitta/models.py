@@ -13,6 +13,7 @@ from typing import Any
 
 
 from emulators.engine import sharing, values
+from emulators.engine.files import FileRecord
 from emulators.engine.jobs import Job, JobKind, carries_fail_marker
 from emulators.engine.ledger import InsufficientFunds, Wallet
 from emulators.engine import fixtures as fixture_file
@@ -72,8 +73,16 @@ class LipSyncTask:
     duration: float  # seconds of the result video
     credits_used: int
     charge: dict[str, int]
-    result_file: str  # file id, served once completed
+    # The result video's file id; "" for one derived from the task (KittaBackend.derived_file:
+    # no record stored); tasks saved before derived results hold a stored record's id.
+    result_file: str
     refunded: bool = False
+
+    def result_id(self) -> str:
+        return self.result_file or self.id + RESULT_SUFFIX
+
+
+RESULT_SUFFIX = "-r.mp4"  # a derived result's file id: the task id and this
 
 
 @dataclass
@@ -244,10 +253,6 @@ class KittaBackend(Backend):
                 parts = self.emulator.charge(account.token, account.credits, price, task_id)
             except InsufficientFunds as exc:
                 raise NotEnough("credits", exc.available, exc.needed) from None
-            recipe = {"kind": "video", "duration": round(seconds, 2), "width": 640, "height": 360,
-                      "format": "mp4", "with_audio": True, "seed": task_id,
-                      **speech_of(self.emulator.file_from_url(audio_url))}
-            record = self.emulator.add_generated(recipe, "mp4", owner=account.token)
             durations = [timings["lip_sync_pending_seconds"],
                          timings["lip_sync_processing_base_seconds"]
                          + timings["lip_sync_processing_per_audio_second"] * seconds]
@@ -256,9 +261,21 @@ class KittaBackend(Backend):
             task = LipSyncTask(id=task_id, owner=account.token, video_url=sharing.text(video_url),
                                audio_url=sharing.text(audio_url), created_at=job.created_at,
                                duration=sharing.number(seconds), credits_used=price, charge=parts,
-                               result_file=record.id)
+                               result_file="")
             self.state.tasks[task_id] = task
         return task
+
+    def derived_file(self, file_id: str) -> FileRecord | None:
+        """A lip-sync task's result video, made from the task once it has completed."""
+        if not file_id.endswith(RESULT_SUFFIX):
+            return None
+        task = self.state.tasks.get(file_id[:-len(RESULT_SUFFIX)])
+        if task is None or task.result_file or self.task_status(task, self.emulator.clock.now()) != "completed":
+            return None
+        recipe = {"kind": "video", "duration": round(task.duration, 2), "width": 640, "height": 360,
+                  "format": "mp4", "with_audio": True, "seed": task.id,
+                  **speech_of(self.emulator.file_from_url(task.audio_url))}
+        return FileRecord.generated(file_id, "video/mp4", task.created_at, task.owner, recipe, None, pack=False)
 
     def task(self, account: Account, task_id: str) -> LipSyncTask | None:
         task = self.state.tasks.get(task_id)

@@ -12,6 +12,7 @@ from starlette.datastructures import UploadFile
 from starlette.responses import Response
 
 from emulators.engine.clock import iso
+from emulators.engine.emulator import FILES_PREFIX
 from emulators.engine.errors import ProviderError
 from emulators.engine.http import JSON, PROVIDER_JSON_DEPTH, BodyTooLarge, Call, decode_json
 from emulators.engine.strict_json import check_tree
@@ -191,8 +192,7 @@ def _shortage(call: Call, exc: NotEnough) -> ProviderError:
 
 
 def _file_url(call: Call, file_id: str) -> str:
-    record = call.emulator.state.files[file_id]
-    return call.emulator.file_url(call.base_url, record)
+    return f"{call.base_url}{FILES_PREFIX}{file_id}"
 
 
 async def _audio(text: str, fmt: str, voice: str) -> bytes:
@@ -420,7 +420,7 @@ def task_json(call: Call, backend: KittaBackend, task: LipSyncTask) -> dict[str,
     status = view["status"]
     return {
         "id": task.id, "status": status, "progress": view["progress"],
-        "result_url": _file_url(call, task.result_file) if status == "completed" else None,
+        "result_url": _file_url(call, task.result_id()) if status == "completed" else None,
         "error_message": ("Lip-sync failed: no speaking face could be matched to the audio"
                           if status == "failed" else None),
         "created_at": iso(task.created_at), "updated_at": iso(view["updated_at"]),
