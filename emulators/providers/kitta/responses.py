@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import math
 import re
 import unicodedata
@@ -368,18 +369,21 @@ def _url_field(call: Call, body: dict[str, Any], name: str) -> str:
 
 
 _AUTHORITY = re.compile(r"[A-Za-z0-9\-._~%!$&'()*+,;=:@\[\]]+")
-_URI_CHARS = re.compile(r"[\x21-\x7e]+")
+# printable ASCII except what RFC 3986 never allows in a URI
+_URI_CHARS = re.compile("[" + "".join(re.escape(chr(c)) for c in range(0x21, 0x7f) if chr(c) not in '<>"{}|\\^`') + "]+")
 _BAD_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
+_AUTHORITY_END = re.compile(r"[/?#]")
 
 
+@functools.lru_cache(maxsize=1024)  # a fleet sends the same few URLs again and again
 def _is_http_url(url: str) -> bool:
     """An absolute http(s) URI (RFC 3986 characters only) with a host."""
     scheme, sep, rest = url.partition("://")
     if not sep or scheme.lower() not in ("http", "https") or not _URI_CHARS.fullmatch(url):
         return False
-    if any(c in url for c in '<>"{}|\\^`') or _BAD_PERCENT.search(url):
+    if _BAD_PERCENT.search(url):
         return False
-    authority = re.split(r"[/?#]", rest, maxsplit=1)[0]
+    authority = _AUTHORITY_END.split(rest, maxsplit=1)[0]
     return bool(authority) and _AUTHORITY.fullmatch(authority) is not None
 
 
