@@ -2,6 +2,12 @@
 from __future__ import annotations
 
 import base64
+import json
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from emulators.providers.kie.models import param_text
 
 from tests.kie.conftest import IMAGE_TIMINGS, Api
 
@@ -48,3 +54,17 @@ def test_a_state_saved_before_hundredths_keeps_its_balances(api: Api) -> None:
     api.em.control.advance(sum(IMAGE_TIMINGS))
     assert api.credits() == 100000  # the refund comes back in the same units
     assert 1_000_000 <= api.em.control.account("test-token")["userId"] < 10_000_000
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(min_value=-2**70, max_value=2**70)
+    | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4), max_leaves=20)
+
+
+@settings(max_examples=500)
+@given(st.dictionaries(st.text(), JSON_VALUES, max_size=5))
+def test_param_is_the_text_json_dumps_writes(body: dict) -> None:
+    """recordInfo's `param` through orjson's fast path is exactly json.dumps' compact text
+    (floats, big integers and escapes included)."""
+    assert param_text(body) == json.dumps(body, ensure_ascii=False, separators=(",", ":"))

@@ -12,6 +12,7 @@ import functools
 import hashlib
 import heapq
 import json
+import re
 import secrets
 import weakref
 from dataclasses import dataclass, field
@@ -164,6 +165,23 @@ def _cents(credits: Any) -> int:
     if cents < 0:
         raise ValueError("credits must be >= 0")
     return int(cents)
+
+
+_FLOATISH = re.compile(r"\d[.eE]")
+
+
+def param_text(body: dict[str, Any]) -> str:
+    """The request body as recordInfo's `param` string: what json.dumps writes (compact, non-ASCII
+    kept). orjson writes the same text ten times faster, except for floats (`1e+16` is `1e16`
+    there): a text with a digit before a point or an exponent, even inside a string, takes
+    json.dumps."""
+    try:
+        text = orjson.dumps(body).decode()
+    except (TypeError, orjson.JSONEncodeError):  # an integer past 64 bits
+        text = None
+    if text is None or _FLOATISH.search(text):
+        return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+    return text
 
 
 RESULT_SUFFIX = "-r."  # a derived result's file id: the task id, this, the format ("png", "mp4", ...)
@@ -471,7 +489,7 @@ class KieBackend(Backend):
             parts = emulator.charge(account.token, account.wallet, cost, task_id)  # InsufficientFunds
             # What a fleet repeats (its bodies, its callback, the emulator's address) is shared.
             task = Task(id=task_id, owner=account.token, model=sharing.text(plan.model_id), kind=plan.kind,
-                        param=sharing.text(json.dumps(body, ensure_ascii=False, separators=(",", ":"))),
+                        param=sharing.text(param_text(body)),
                         callBackUrl=sharing.text(callback), baseUrl=sharing.text(base_url), createdAt=now,
                         cost=cost, charge=parts, failMsg=fail_msg)
             if fail_msg is None:
