@@ -49,6 +49,8 @@ _PRIMITIVES = (str, int, bool)
 def _copy_json(value: Any) -> Any:
     """A deep copy of JSON-native data (dicts, lists, scalars)."""
     kind = type(value)
+    if kind is str or kind is int or kind is float or kind is bool or value is None:
+        return value  # the common case (a job's states and durations), before any dataclass test
     if kind is dict:
         return {k: _copy_json(v) for k, v in value.items()}
     if kind is list or kind is tuple:
