@@ -437,7 +437,12 @@ class Emulator:
 
     @staticmethod
     def file_url(base_url: str, record: FileRecord) -> str:
-        return f"{base_url}{FILES_PREFIX}{record.id}"
+        return Emulator.url_of(base_url, record.id)
+
+    @staticmethod
+    def url_of(base_url: str, file_id: str) -> str:
+        """The URL of `file_id` (a file that may be made only when asked for)."""
+        return f"{base_url}{FILES_PREFIX}{file_id}"
 
     def file_from_url(self, url: str) -> FileRecord | None:
         """The record behind a URL this emulator handed out (any host: clients may rewrite it)."""

@@ -223,6 +223,11 @@ def add_headers(response: Response, headers: dict[str, str]) -> None:
 _JSON_TYPE = (b"content-type", b"application/json")
 
 
+def _json_headers(body: bytes) -> list[tuple[bytes, bytes]]:
+    """The two headers of a JSON answer with a body."""
+    return [(b"content-length", str(len(body)).encode()), _JSON_TYPE]
+
+
 class JSON(Response):
     """A JSON answer: compact separators, non-ASCII kept (what the providers send, and the bytes
     Starlette's JSONResponse makes). Every provider answer is one, so it is built in one step:
@@ -237,7 +242,7 @@ class JSON(Response):
         self.background = background
         self.body = body = self.render(content)
         if headers is None and media_type is None and status_code >= 200 and status_code not in (204, 304):
-            self.raw_headers = [(b"content-length", str(len(body)).encode()), _JSON_TYPE]
+            self.raw_headers = _json_headers(body)
         else:
             if media_type is not None:
                 self.media_type = media_type
@@ -250,7 +255,7 @@ class JSON(Response):
         response.status_code = status_code
         response.background = None
         response.body = body
-        response.raw_headers = [(b"content-length", str(len(body)).encode()), _JSON_TYPE]
+        response.raw_headers = _json_headers(body)
         return response
 
     def render(self, content: Any) -> bytes:

@@ -13,7 +13,6 @@ from starlette.datastructures import UploadFile
 from starlette.responses import Response
 
 from emulators.engine.clock import iso
-from emulators.engine.emulator import FILES_PREFIX
 from emulators.engine.errors import ProviderError
 from emulators.engine.http import JSON, PROVIDER_JSON_DEPTH, BodyTooLarge, Call, decode_json
 from emulators.engine.strict_json import check_tree
@@ -193,7 +192,7 @@ def _shortage(call: Call, exc: NotEnough) -> ProviderError:
 
 
 def _file_url(call: Call, file_id: str) -> str:
-    return f"{call.base_url}{FILES_PREFIX}{file_id}"
+    return call.emulator.url_of(call.base_url, file_id)
 
 
 async def _audio(text: str, fmt: str, voice: str) -> bytes:
