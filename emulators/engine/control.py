@@ -7,7 +7,6 @@ given up after the emulator's `body_timeout`.
 """
 from __future__ import annotations
 
-import asyncio
 import logging
 import math
 from typing import TYPE_CHECKING, Any
@@ -24,6 +23,7 @@ from emulators.engine.http import declared_length
 from emulators.engine.stall import BodyStalled
 from emulators.engine.strict_json import NotStrictJSON, strict_json
 from emulators.engine.serde import to_json
+from emulators.engine.store import until_saved
 
 if TYPE_CHECKING:
     from emulators.engine.emulator import Emulator
@@ -68,7 +68,7 @@ async def handle(emulator: Emulator, scope: Scope, receive: Receive, send: Send)
         unit = None
         saved = store.saved()  # answered once saved (a reset or restore included)
         if saved is not None:
-            await asyncio.wrap_future(saved)
+            await until_saved(saved)
     except (access.Refused, ControlError) as err:
         status, body = err.status, {"error": err.message}
         headers.update(err.headers)

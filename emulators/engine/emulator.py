@@ -43,7 +43,7 @@ from emulators.engine.routing import Router
 from emulators.engine.serde import codec, forget_shared_strings, from_json, to_json
 from emulators.engine.stall import BodyStalled, stall_guarded
 from emulators.engine.store import (ABSENT, AuditError, SnapshotCursor, Sink, StateRoot, Store, Table, Unit,
-                                    current_unit)
+                                    current_unit, until_saved)
 
 log = logging.getLogger("emulators")
 
@@ -562,7 +562,7 @@ class Emulator:
                 store.commit(unit)
             saved = store.saved()  # this request's changes, or changes it may have seen
             if saved is not None:
-                await asyncio.wrap_future(saved)
+                await until_saved(saved)
         except AuditError as exc:  # tests: a write that skipped touch()
             self.audit_failures.append(f"{scope['method']} {scope['path']}: {exc}")
         except Exception:

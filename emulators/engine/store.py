@@ -22,6 +22,7 @@ of the whole state was declared, which finds a forgotten `touch`.
 """
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import functools
 import threading
@@ -48,6 +49,62 @@ Row = tuple[str, Any, Any]  # (table name, key, dumped value or ABSENT)
 
 class AuditError(AssertionError):
     """A change of state that no unit declared (a write without `touch`)."""
+
+
+class Saved(Future):  # type: ignore[type-arg]
+    """A sink's future that many answers wait on (every unit of one group commit): each event
+    loop gets one waiter for it, woken with one call, instead of one wrapped future and one
+    cross-thread call per answer."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._loop_waiters: dict[asyncio.AbstractEventLoop, _SharedWaiter] = {}
+
+    def waiter(self) -> asyncio.Future[None]:
+        """What the running loop awaits (only that loop's thread adds its entry)."""
+        loop = asyncio.get_running_loop()
+        waiter = self._loop_waiters.get(loop)
+        if waiter is None:
+            waiter = self._loop_waiters[loop] = _SharedWaiter(loop=loop)
+            self.add_done_callback(functools.partial(_wake, loop, waiter))
+        return waiter
+
+
+class _SharedWaiter(asyncio.Future):  # type: ignore[type-arg]
+    """Awaited by several tasks: one task's cancellation must not cancel it for the others
+    (that task still ends cancelled, once the wait is over)."""
+
+    def cancel(self, msg: Any = None) -> bool:
+        return False
+
+
+def _wake(loop: asyncio.AbstractEventLoop, waiter: asyncio.Future[None], saved: Future[None]) -> None:
+    try:
+        here = asyncio.get_running_loop()
+    except RuntimeError:
+        here = None
+    if here is loop:  # done on the waiter's own loop (the usual case): no cross-thread call
+        _settle(waiter, saved)
+    elif not loop.is_closed():
+        loop.call_soon_threadsafe(_settle, waiter, saved)
+
+
+def _settle(waiter: asyncio.Future[None], saved: Future[None]) -> None:
+    if waiter.done():
+        return
+    exc = saved.exception()
+    if exc is None:
+        waiter.set_result(None)
+    else:
+        waiter.set_exception(exc)
+
+
+async def until_saved(saved: Future[None]) -> None:
+    """Waits, on the running loop, until a sink's future is done (raises what it raised)."""
+    if isinstance(saved, Saved):
+        await saved.waiter()
+    else:
+        await asyncio.wrap_future(saved)
 
 
 class Sink(Protocol):
