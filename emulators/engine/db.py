@@ -82,7 +82,7 @@ class Database:
         # The row of each record: "<provider>:<table>" -> key (as text) -> row id. An index on
         # (tbl, key) in the file did the same, but job and task ids are random, so each new
         # record dirtied a page of it at a random place: 2.5 pages written per createTask
-        # instead of 0.5, and three quarters of the commit's time. About 85 bytes a record
+        # instead of 0.5, and three quarters of the commit's time. About 50 bytes a record
         # (100k kie jobs: 924 B per job with the state file, 670 B without).
         self._rowids: dict[str, dict[str, int]] = {}
         self._next_id = 1

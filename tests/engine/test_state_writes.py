@@ -119,3 +119,17 @@ def test_a_version_2_file_is_carried_over(tmp_path: Path) -> None:
     with sqlite3.connect(path) as conn:
         assert conn.execute("SELECT value FROM meta WHERE name = 'version'").fetchone() == (str(VERSION),)
         assert conn.execute("SELECT count(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = 'records'").fetchone() == (0,)
+
+
+def test_number_keys_read_back_as_text_still_find_their_rows(tmp_path: Path) -> None:
+    """A ledger's keys are numbers in the live table and text in the file."""
+    path = tmp_path / "s.db"
+    db = Database(path).open()
+    db.write([("p:ledger", 1, "one"), ("p:ledger", 2, "two"), ("p:ledger", 3, "three")])
+    db.close()
+    db = Database(path).open()
+    assert [key for _, key, _ in db.rows("p")] == ["1", "2", "3"]
+    db.write([("p:ledger", 2, "TWO"), ("p:ledger", 3, ABSENT), ("p:ledger", 4, "four")])
+    db.write([("p:ledger", 2, "Two")])
+    db.close()
+    assert _loaded(path) == [("ledger", "1", "one"), ("ledger", "2", "Two"), ("ledger", "4", "four")]
